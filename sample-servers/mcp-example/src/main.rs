@@ -1,0 +1,134 @@
+//! `mcp-example`: a small MCP server used to test mcp-gateway end to end.
+//!
+//! It speaks Streamable HTTP at `/mcp` through the official Rust SDK (`rmcp`), serving both
+//! protocol eras on the same URL: the 2025 revisions with `initialize` and `Mcp-Session-Id`
+//! sessions, and the stateless 2026-07-28 revision (`server/discover`, no sessions). Its tools
+//! (see [`tools`]) exist to exercise a proxy: `slow` streams progress notifications, `whoami`
+//! tells replicas apart, `env` shows the environment a runtime gave the container.
+//!
+//! Configuration is by environment only, because it runs as PID 1 in a `FROM scratch` image:
+//! `BIND` (default `0.0.0.0`), `PORT` (default 8000), `MCP_INSTANCE_ID` (see `whoami`) and
+//! `MCP_SESSION_IDLE_SECS` (default 300: idle 2025-era sessions then answer 404).
+
+mod log;
+mod tools;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
+};
+
+use crate::tools::ExampleServer;
+
+/// Where the MCP endpoint is mounted; the gateway's adapters point at this path.
+const MCP_PATH: &str = "/mcp";
+/// How long in-flight connections (open SSE streams) get to finish after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let addr = listen_addr()?;
+    let identity = tools::Identity::detect();
+
+    // Cancelling this token ends every rmcp session and stream, which lets axum's graceful
+    // shutdown finish instead of waiting on long-lived SSE connections.
+    let config = StreamableHttpServerConfig::default()
+        // Sessions for the 2025 era (`initialize` + `Mcp-Session-Id`). Requests negotiating
+        // 2026-07-28 are always served statelessly by rmcp, whatever this says, so both eras
+        // work on the one URL.
+        .with_legacy_session_mode(true)
+        // rmcp rejects (403) any Host other than localhost/127.0.0.1/::1 as DNS-rebinding
+        // protection for servers on a developer's machine. This server only ever runs behind
+        // mcp-gateway inside a container or pod and is reached by container IP, pod IPs such as
+        // 127.0.0.5 or a published port, so any Host must be accepted; the gateway is the
+        // component that faces browsers and validates Host/Origin.
+        .disable_allowed_hosts();
+    let shutdown = config.cancellation_token.clone();
+
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(session_idle()?);
+
+    let service = StreamableHttpService::new(
+        move || Ok(ExampleServer::new(identity.clone())),
+        Arc::new(sessions),
+        config,
+    );
+    let app = axum::Router::new().nest_service(MCP_PATH, service);
+
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}; set BIND/PORT to a free address"))?;
+    log::line(&format!("mcp-example listening on {addr} path {MCP_PATH}"));
+
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            wait_for_signal().await;
+            log::line("mcp-example shutting down");
+            shutdown.cancel();
+        }
+    });
+
+    let server =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    tokio::select! {
+        result = server => result.context("HTTP server failed")?,
+        () = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => log::line("mcp-example: grace period over, closing remaining connections"),
+    }
+    Ok(())
+}
+
+/// The socket address from `BIND` and `PORT`.
+fn listen_addr() -> anyhow::Result<SocketAddr> {
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "0.0.0.0".to_owned());
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port
+            .parse()
+            .with_context(|| format!("PORT={port:?} is not a port number (1-65535)"))?,
+        Err(_) => 8000,
+    };
+    let ip = bind
+        .parse::<std::net::IpAddr>()
+        .with_context(|| format!("BIND={bind:?} is not an IP address (e.g. 0.0.0.0 or ::)"))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// Idle timeout of 2025-era sessions; tests lower it to reach the 404 → re-initialise path fast.
+fn session_idle() -> anyhow::Result<Duration> {
+    match std::env::var("MCP_SESSION_IDLE_SECS") {
+        Ok(secs) => secs
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .with_context(|| format!("MCP_SESSION_IDLE_SECS={secs:?} is not a number of seconds")),
+        Err(_) => Ok(Duration::from_secs(300)),
+    }
+}
+
+/// Resolves on SIGTERM (what `docker stop` and the kubelet send) or ctrl-c.
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,279 @@
+//! The running gateway: shared state, request extractors and startup.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use http::request::Parts;
+use mcp_gateway_runtimes::Runtime;
+use mcp_gateway_runtimes::none::NoneRuntime;
+use serde_json::{Map, Value};
+use tokio::net::TcpListener;
+
+use crate::api::ApiError;
+use crate::auth::{AuthError, Authenticator, Caller};
+use crate::config::{AuthMode, LoadedConfig, RuntimeKind};
+use crate::http_client::{self, HttpClient};
+use crate::reconciler::{self, Observed};
+use crate::store::Store;
+use crate::validate::Context;
+
+/// Largest control-plane request body.
+pub const MAX_API_BODY: usize = 1 << 20;
+
+/// Everything a request handler may need. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Shared>);
+
+pub struct Shared {
+    pub config: LoadedConfig,
+    pub store: Arc<Store>,
+    pub runtime: Arc<dyn Runtime>,
+    pub observed: Arc<Observed>,
+    pub auth: Authenticator,
+    pub http: HttpClient,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl Shared {
+    pub fn validation_context(&self) -> Context {
+        Context {
+            deploys_images: self.runtime.deploys_images(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        state
+            .auth
+            .authenticate(&parts.headers)
+            .map_err(|AuthError::Unauthenticated { reason }| {
+                tracing::info!(path = %parts.uri.path(), %reason, "unauthenticated request");
+                ApiError::Unauthenticated {
+                    challenge: "Bearer".into(),
+                }
+            })
+    }
+}
+
+/// A JSON object request body, with errors as problem documents: 415 without a JSON content
+/// type, 413 past [`MAX_API_BODY`], 400 for invalid JSON or a non-object.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl<S> FromRequest<S> for JsonObject
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if mime != "application/json" && !mime.ends_with("+json") {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as JSON with Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(format!("the body is larger than {MAX_API_BODY} bytes"))
+            } else {
+                ApiError::BadRequest(format!("cannot read the body: {rejection}"))
+            }
+        })?;
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(JsonObject(map)),
+            Ok(_) => Err(ApiError::BadRequest(
+                "the body must be a JSON object".into(),
+            )),
+            Err(err) => Err(ApiError::BadRequest(format!(
+                "the body is not valid JSON: {err}"
+            ))),
+        }
+    }
+}
+
+/// Why `serve` stopped: the exit code and the message.
+#[derive(Debug)]
+pub struct ServeError {
+    pub code: u8,
+    pub message: String,
+}
+
+impl ServeError {
+    fn config(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
+    fn runtime(message: impl Into<String>) -> Self {
+        Self {
+            code: 1,
+            message: message.into(),
+        }
+    }
+}
+
+/// Checks what `check` and `serve` both refuse: modes without authentication off loopback.
+pub fn check_listen_rules(config: &LoadedConfig, listen: SocketAddr) -> Result<(), String> {
+    let mode = config.config.auth.mode;
+    if matches!(mode, AuthMode::None | AuthMode::Dev) && !listen.ip().is_loopback() {
+        return Err(format!(
+            "auth.mode = \"{}\" lets anyone act as {}, so it is only allowed on a loopback address, \
+             and listen is {listen}; set server.listen to 127.0.0.1:<port> or configure auth.mode = \"jwt\"",
+            mode.as_str(),
+            if mode == AuthMode::None {
+                "the admin"
+            } else {
+                "any user"
+            }
+        ));
+    }
+    Ok(())
+}
+
+fn build_runtime(config: &LoadedConfig) -> Result<Arc<dyn Runtime>, ServeError> {
+    match config.config.runtime.kind {
+        RuntimeKind::None => Ok(Arc::new(NoneRuntime)),
+        other => Err(ServeError::runtime(format!(
+            "runtime.kind = \"{}\" is not available in this build yet; use runtime.kind = \"none\" \
+             with url resources",
+            other.as_str()
+        ))),
+    }
+}
+
+/// Current time as RFC 3339 UTC with microseconds.
+pub fn now() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let micros = now.microsecond();
+    let now = now.replace_nanosecond(micros * 1000).unwrap_or(now);
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Starts the gateway and runs until SIGINT/SIGTERM.
+pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Result<(), ServeError> {
+    if let Some(listen) = listen {
+        config.config.server.listen = listen;
+    }
+    let listen = config.config.server.listen;
+    check_listen_rules(&config, listen).map_err(ServeError::config)?;
+    if config.config.auth.mode == AuthMode::Jwt {
+        return Err(ServeError::config(
+            "auth.mode = \"jwt\" is not available in this build yet; use \"none\" or \"dev\" on loopback",
+        ));
+    }
+
+    let store_path = config.store_path();
+    let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
+        .await
+        .map_err(|err| ServeError::runtime(err.to_string()))?
+        .map_err(|err| {
+            ServeError::runtime(format!(
+                "cannot open the store {}: {err}",
+                config.store_path().display()
+            ))
+        })?;
+    let store = Arc::new(store);
+    {
+        let store = store.clone();
+        let declared = config.resources.clone();
+        let origin = config.origin.clone();
+        let summary = tokio::task::spawn_blocking(move || store.sync_config(&declared, &now()))
+            .await
+            .map_err(|err| ServeError::runtime(err.to_string()))?
+            .map_err(|err| ServeError::config(format!("{origin}: {err}")))?;
+        tracing::info!(
+            created = summary.created,
+            updated = summary.updated,
+            deleted = summary.deleted,
+            "config resources synchronised"
+        );
+    }
+
+    let runtime = build_runtime(&config)?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|err| ServeError::runtime(format!("cannot listen on {listen}: {err}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|err| ServeError::runtime(err.to_string()))?;
+    if config.config.server.public_url.is_none() {
+        config.config.server.listen = local;
+    }
+
+    let observed = Arc::new(Observed::default());
+    let interval = Duration::from_secs(config.config.runtime.reconcile_interval_secs);
+    let reconcile = tokio::spawn(reconciler::run(
+        store.clone(),
+        runtime.clone(),
+        observed.clone(),
+        config.config.runtime.image_registry.clone(),
+        interval,
+    ));
+
+    let state = AppState(Arc::new(Shared {
+        auth: Authenticator::new(&config.config.auth),
+        config,
+        store,
+        runtime,
+        observed,
+        http: http_client::build(Duration::from_secs(5)),
+    }));
+    let app = crate::api::router(state);
+
+    // Tests and scripts read this line to learn the port when listening on port 0.
+    println!("mcp-gateway listening on http://{local}");
+    tracing::info!(%local, "listening");
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    reconcile.abort();
+    result.map_err(|err| ServeError::runtime(format!("server failed: {err}")))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,184 @@
+//! Who is calling, and what they may do.
+//!
+//! Identity comes from the configured mode (`none`: the local admin; `dev`: `X-Dev-UserId` and
+//! `X-Dev-Roles` headers; `jwt`: bearer tokens, see the auth issue). Permissions are the original
+//! gateway's rules, stated once here and used by the API, the proxy and the router alike.
+
+use http::HeaderMap;
+
+use crate::config::{AuthConfig, AuthMode};
+use crate::model::Resource;
+
+/// The authenticated caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: String,
+    pub roles: Vec<String>,
+    /// Holds the configured admin role.
+    pub is_admin: bool,
+}
+
+impl Caller {
+    fn new(user_id: String, roles: Vec<String>, admin_role: &str) -> Self {
+        let is_admin = roles.iter().any(|r| r == admin_role);
+        Self {
+            user_id,
+            roles,
+            is_admin,
+        }
+    }
+}
+
+/// Why a request has no caller.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No credentials, or credentials that do not validate. The reason is logged, never returned.
+    #[error("invalid token")]
+    Unauthenticated { reason: String },
+}
+
+/// Authenticates requests according to `auth.mode`.
+pub struct Authenticator {
+    mode: AuthMode,
+    admin_role: String,
+}
+
+impl Authenticator {
+    pub fn new(config: &AuthConfig) -> Self {
+        Self {
+            mode: config.mode,
+            admin_role: config.admin_role.clone(),
+        }
+    }
+
+    pub fn mode(&self) -> AuthMode {
+        self.mode
+    }
+
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+        match self.mode {
+            AuthMode::None => Ok(Caller::new(
+                "local".into(),
+                vec![self.admin_role.clone()],
+                &self.admin_role,
+            )),
+            AuthMode::Dev => {
+                let user = header_str(headers, "x-dev-userid")
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .unwrap_or("dev");
+                let roles = match header_str(headers, "x-dev-roles") {
+                    Some(roles) => split_roles(roles),
+                    None => vec!["mcp.dev".to_string()],
+                };
+                Ok(Caller::new(user.to_string(), roles, &self.admin_role))
+            }
+            AuthMode::Jwt => Err(AuthError::Unauthenticated {
+                reason: "JWT validation is not available in this build".into(),
+            }),
+        }
+    }
+}
+
+fn header_str<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Comma-separated roles, trimmed, empty entries dropped.
+pub fn split_roles(roles: &str) -> Vec<String> {
+    roles
+        .split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Read (see, use): the creator, an admin, or a holder of one of the resource's `requiredRoles`.
+pub fn can_read(caller: &Caller, resource: &Resource) -> bool {
+    caller.is_admin
+        || caller.user_id == resource.created_by
+        || resource
+            .spec
+            .required_roles
+            .iter()
+            .any(|required| caller.roles.iter().any(|role| role == required))
+}
+
+/// Write (PUT, DELETE): the creator or an admin.
+pub fn can_write(caller: &Caller, resource: &Resource) -> bool {
+    caller.is_admin || caller.user_id == resource.created_by
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ResourceKind, ResourceSpec, Source};
+
+    fn resource(created_by: &str, roles: &[&str]) -> Resource {
+        Resource {
+            kind: ResourceKind::Adapter,
+            spec: ResourceSpec {
+                name: "a".into(),
+                image_name: None,
+                image_version: None,
+                url: Some("http://127.0.0.1:1/".into()),
+                port: None,
+                path: None,
+                environment_variables: Default::default(),
+                replica_count: 1,
+                description: String::new(),
+                use_workload_identity: false,
+                required_roles: roles.iter().map(|r| r.to_string()).collect(),
+                tool_definition: None,
+            },
+            created_by: created_by.into(),
+            created_at: String::new(),
+            last_updated_at: String::new(),
+            source: Source::Api,
+        }
+    }
+
+    fn caller(user: &str, roles: &[&str]) -> Caller {
+        Caller::new(
+            user.into(),
+            roles.iter().map(|r| r.to_string()).collect(),
+            "mcp.admin",
+        )
+    }
+
+    #[test]
+    fn the_original_permission_matrix() {
+        let owned = resource("alice", &["readers"]);
+        let alice = caller("alice", &[]);
+        let bob = caller("bob", &[]);
+        let bob_reader = caller("bob", &["readers"]);
+        let admin = caller("carol", &["mcp.admin"]);
+        assert!(can_read(&alice, &owned) && can_write(&alice, &owned));
+        assert!(!can_read(&bob, &owned) && !can_write(&bob, &owned));
+        assert!(can_read(&bob_reader, &owned) && !can_write(&bob_reader, &owned));
+        assert!(can_read(&admin, &owned) && can_write(&admin, &owned));
+        // Empty requiredRoles grants nobody extra.
+        assert!(!can_read(&bob, &resource("alice", &[])));
+    }
+
+    #[test]
+    fn dev_mode_headers() {
+        let auth = Authenticator::new(&AuthConfig {
+            mode: AuthMode::Dev,
+            ..AuthConfig::default()
+        });
+        let mut headers = HeaderMap::new();
+        let c = auth.authenticate(&headers).expect("dev");
+        assert_eq!(
+            (c.user_id.as_str(), c.roles.clone()),
+            ("dev", vec!["mcp.dev".to_string()])
+        );
+        headers.insert("x-dev-userid", "bob".parse().expect("header"));
+        headers.insert("x-dev-roles", " a, mcp.admin ,,".parse().expect("header"));
+        let c = auth.authenticate(&headers).expect("dev");
+        assert_eq!(c.user_id, "bob");
+        assert_eq!(c.roles, vec!["a".to_string(), "mcp.admin".to_string()]);
+        assert!(c.is_admin);
+    }
+}

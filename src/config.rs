@@ -1,0 +1,569 @@
+//! config.toml: the one typed configuration, parsed strictly.
+//!
+//! Unknown keys and bad values are errors that name the key and the line (toml's spans), because a
+//! typo that silently falls back to a default is how gateways end up open. Declared resources
+//! (`[[adapters]]`, `[[tools]]`) go through the same validation as the REST API.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::model::{ResourceKind, ResourceSpec};
+use crate::validate::{self, Context};
+
+/// The config file shipped in the repository and embedded in the binary: used when no file exists.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../config.toml");
+
+/// The whole configuration.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    adapters: Vec<toml::Spanned<toml::Table>>,
+    #[serde(default)]
+    tools: Vec<toml::Spanned<toml::Table>>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the gateway listens on.
+    pub listen: SocketAddr,
+    /// The origin clients use to reach the gateway (OAuth metadata, `Forwarded`); default
+    /// `http://<listen>`.
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            public_url: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The SQLite file; relative paths are relative to the config file's directory.
+    pub path: PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("data/mcp-gateway.db"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    #[default]
+    Docker,
+    Kubernetes,
+    None,
+}
+
+impl RuntimeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Kubernetes => "kubernetes",
+            RuntimeKind::None => "none",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    pub kind: RuntimeKind,
+    /// Prefix joined to `imageName` (`localhost:5000`); empty: local images only.
+    pub image_registry: String,
+    /// Seconds between full reconcile passes (changes through the API reconcile at once).
+    pub reconcile_interval_secs: u64,
+    pub docker: DockerConfig,
+    pub kubernetes: KubernetesConfig,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            kind: RuntimeKind::Docker,
+            image_registry: String::new(),
+            reconcile_interval_secs: 10,
+            docker: DockerConfig::default(),
+            kubernetes: KubernetesConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerConfig {
+    /// Engine address; default `DOCKER_HOST`, then the local socket.
+    pub host: Option<String>,
+    /// The user-defined network every replica joins.
+    pub network: String,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            network: "mcp-gateway".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KubernetesConfig {
+    pub namespace: String,
+}
+
+impl Default for KubernetesConfig {
+    fn default() -> Self {
+        Self {
+            namespace: "adapter".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Every caller is the local admin. Loopback only.
+    #[default]
+    None,
+    /// Identity from `X-Dev-UserId` / `X-Dev-Roles`. Loopback only.
+    Dev,
+    /// JWT bearer tokens from an OIDC issuer.
+    Jwt,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::None => "none",
+            AuthMode::Dev => "dev",
+            AuthMode::Jwt => "jwt",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub mode: AuthMode,
+    /// The role that may read and change everything.
+    pub admin_role: String,
+    pub jwt: Option<JwtConfig>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            mode: AuthMode::None,
+            admin_role: "mcp.admin".into(),
+            jwt: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JwtConfig {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub jwks_url: Option<String>,
+    pub jwks_file: Option<PathBuf>,
+    pub user_claim: Option<String>,
+    pub roles_claim: Option<String>,
+}
+
+/// A config error, printed as is; `check` and `serve` exit 2 on it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// A parsed, validated configuration and where it came from.
+#[derive(Clone, Debug)]
+pub struct LoadedConfig {
+    pub config: Config,
+    /// Resources declared in the file, validated.
+    pub resources: Vec<(ResourceKind, ResourceSpec)>,
+    /// Where relative paths are resolved from.
+    pub base_dir: PathBuf,
+    /// The file read, or "built-in defaults".
+    pub origin: String,
+}
+
+impl LoadedConfig {
+    /// The SQLite path, resolved against the config file's directory.
+    pub fn store_path(&self) -> PathBuf {
+        self.base_dir.join(&self.config.store.path)
+    }
+
+    /// The origin clients use to reach the gateway, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.config.server.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.config.server.listen),
+        }
+    }
+}
+
+/// Loads the config. `explicit` is the `--config` argument: a missing explicit file is an error,
+/// a missing default `./config.toml` means built-in defaults.
+pub fn load(explicit: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
+    let path = explicit.unwrap_or(Path::new("config.toml"));
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let base_dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            parse(&text, &path.display().to_string(), base_dir)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
+            parse(EMBEDDED_DEFAULT, "built-in defaults", PathBuf::from("."))
+        }
+        Err(err) => Err(ConfigError(format!(
+            "cannot read config file {}: {err}",
+            path.display()
+        ))),
+    }
+}
+
+/// Parses and validates config text. `origin` names the file in messages.
+pub fn parse(text: &str, origin: &str, base_dir: PathBuf) -> Result<LoadedConfig, ConfigError> {
+    let config: Config =
+        toml::from_str(text).map_err(|err| ConfigError(format!("{origin}: {err}")))?;
+    check_values(&config, text, origin)?;
+    let ctx = Context {
+        deploys_images: config.runtime.kind != RuntimeKind::None,
+    };
+    let mut resources = Vec::new();
+    let mut problems = Vec::new();
+    for (kind, tables) in [
+        (ResourceKind::Adapter, &config.adapters),
+        (ResourceKind::Tool, &config.tools),
+    ] {
+        for (index, table) in tables.iter().enumerate() {
+            let section = format!("{}[{index}]", kind.collection());
+            let table_line = line_of(text, table.span().start);
+            let body = resource_json(kind, table.get_ref());
+            match validate::parse_spec(kind, &body, ctx) {
+                Ok(spec) => {
+                    let duplicate =
+                        resources
+                            .iter()
+                            .any(|(k, s): &(ResourceKind, ResourceSpec)| {
+                                *k == kind && s.name == spec.name
+                            });
+                    if duplicate {
+                        problems.push(format!(
+                            "{origin}, line {table_line}: {section}: {} \"{}\" is declared twice",
+                            kind, spec.name
+                        ));
+                    }
+                    resources.push((kind, spec));
+                }
+                Err(errors) => {
+                    for error in errors {
+                        let line = key_line(
+                            text,
+                            resource_extent(text, table.span().start, kind),
+                            &error.field,
+                        )
+                        .unwrap_or(table_line);
+                        problems.push(format!(
+                            "{origin}, line {line}: {section}.{}: {}",
+                            error.field, error.message
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError(problems.join("\n")));
+    }
+    Ok(LoadedConfig {
+        config,
+        resources,
+        base_dir,
+        origin: origin.to_string(),
+    })
+}
+
+/// Checks the values serde's types cannot express.
+fn check_values(config: &Config, text: &str, origin: &str) -> Result<(), ConfigError> {
+    let mut problems = Vec::new();
+    let mut fail = |key: &str, message: String| {
+        let line = find_key_line(text, key)
+            .map(|l| format!(", line {l}"))
+            .unwrap_or_default();
+        problems.push(format!("{origin}{line}: {key}: {message}"));
+    };
+    if let Some(url) = &config.server.public_url
+        && let Err(rule) = validate::check_url(url)
+    {
+        fail("public_url", rule);
+    }
+    if config.runtime.reconcile_interval_secs == 0 {
+        fail(
+            "reconcile_interval_secs",
+            "must be at least 1 (seconds)".into(),
+        );
+    }
+    if !config.runtime.image_registry.is_empty() {
+        let probe = format!(
+            "{}/probe",
+            config.runtime.image_registry.trim_end_matches('/')
+        );
+        if validate::check_image_name(&probe).is_err() {
+            fail(
+                "image_registry",
+                "must be a registry host with an optional port and path, like \"localhost:5000\" or \"registry.example.com/team\" (no scheme)".into(),
+            );
+        }
+    }
+    if validate::check_name(&config.runtime.docker.network).is_err() {
+        fail(
+            "network",
+            "must be a Docker network name of a-z, 0-9 and '-'".into(),
+        );
+    }
+    if validate::check_name(&config.runtime.kubernetes.namespace).is_err() {
+        fail(
+            "namespace",
+            "must be a Kubernetes namespace name (a DNS label)".into(),
+        );
+    }
+    if config.auth.admin_role.trim().is_empty() {
+        fail("admin_role", "must not be empty".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ConfigError(problems.join("\n")))
+    }
+}
+
+/// Converts a `[[adapters]]`/`[[tools]]` table to the API's JSON shape, accepting snake_case keys
+/// at the levels the API defines (not inside `environmentVariables` or the MCP tool object).
+fn resource_json(kind: ResourceKind, table: &toml::Table) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, value) in table {
+        let key = snake_to_camel(key);
+        let mut value = toml_to_json(value);
+        if kind == ResourceKind::Tool
+            && key == "toolDefinition"
+            && let Value::Object(def) = value
+        {
+            value = Value::Object(
+                def.into_iter()
+                    .map(|(k, v)| (snake_to_camel(&k), v))
+                    .collect(),
+            );
+        }
+        out.insert(key, value);
+    }
+    out
+}
+
+fn snake_to_camel(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut upper = false;
+    for c in key.chars() {
+        if c == '_' && !out.is_empty() {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn camel_to_snake(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    for c in key.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn toml_to_json(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(s) => Value::String(s.clone()),
+        toml::Value::Integer(i) => Value::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::String(d.to_string()),
+        toml::Value::Array(items) => Value::Array(items.iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => Value::Object(
+            table
+                .iter()
+                .map(|(k, v)| (k.clone(), toml_to_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line where a field of a resource table is set, looking for the key (camelCase or
+/// snake_case, last path segment) inside the table's span.
+fn key_line(text: &str, span: std::ops::Range<usize>, field: &str) -> Option<usize> {
+    let segment = field
+        .split(['.', '['])
+        .find(|s| !s.is_empty())
+        .unwrap_or(field);
+    let candidates = [segment.to_string(), camel_to_snake(segment)];
+    let start = span.start.min(text.len());
+    let end = span.end.min(text.len());
+    let mut offset = start;
+    for line in text[start..end].split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        for candidate in &candidates {
+            if let Some(rest) = trimmed.strip_prefix(candidate.as_str()) {
+                let rest = rest.trim_start();
+                if rest.starts_with('=') || rest.starts_with('.') {
+                    return Some(line_of(text, offset));
+                }
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The text of one `[[adapters]]`/`[[tools]]` entry: from its header to the next header that is
+/// not one of its own sub-tables (toml spans cover only the header line).
+fn resource_extent(text: &str, start: usize, kind: ResourceKind) -> std::ops::Range<usize> {
+    let own_subtable = format!("[{}.", kind.collection());
+    let mut offset = start;
+    let mut lines = text[start..].split_inclusive('\n');
+    if let Some(header) = lines.next() {
+        offset += header.len();
+    }
+    for line in lines {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') && !trimmed.starts_with(&own_subtable) {
+            break;
+        }
+        offset += line.len();
+    }
+    start..offset
+}
+
+/// The first line that sets `key` anywhere in the file (for top-level settings).
+fn find_key_line(text: &str, key: &str) -> Option<usize> {
+    key_line(text, 0..text.len(), key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses_to_the_defaults() {
+        let loaded = parse(EMBEDDED_DEFAULT, "config.toml", PathBuf::from(".")).expect("parses");
+        assert_eq!(loaded.config, Config::default());
+        assert!(loaded.resources.is_empty());
+    }
+
+    #[test]
+    fn unknown_key_names_key_and_line() {
+        let text = "[server]\nlisten = \"127.0.0.1:9000\"\nlistne = \"x\"\n";
+        let err = parse(text, "c.toml", PathBuf::from(".")).unwrap_err().0;
+        assert!(err.contains("listne"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_names_line() {
+        let text = "[runtime]\nkind = \"podman\"\n";
+        let err = parse(text, "c.toml", PathBuf::from(".")).unwrap_err().0;
+        assert!(err.contains("line 2"), "{err}");
+        assert!(err.contains("podman"), "{err}");
+    }
+
+    #[test]
+    fn resources_accept_snake_case_and_report_field_lines() {
+        let text = r#"
+[runtime]
+kind = "none"
+
+[[adapters]]
+name = "remote"
+url = "http://127.0.0.1:9000/mcp"
+required_roles = ["team"]
+
+[[adapters]]
+name = "Bad_Name"
+url = "ftp://x"
+"#;
+        let err = parse(text, "c.toml", PathBuf::from(".")).unwrap_err().0;
+        assert!(err.contains("line 11: adapters[1].name"), "{err}");
+        assert!(err.contains("line 12: adapters[1].url"), "{err}");
+
+        let good = &text[..text.find("[[adapters]]\nname = \"Bad").unwrap()];
+        let loaded = parse(good, "c.toml", PathBuf::from(".")).expect("valid");
+        assert_eq!(loaded.resources.len(), 1);
+        assert_eq!(
+            loaded.resources[0].1.required_roles,
+            vec!["team".to_string()]
+        );
+    }
+
+    #[test]
+    fn image_resources_need_a_runtime() {
+        let text = "[runtime]\nkind = \"none\"\n[[adapters]]\nname = \"a\"\nimage_name = \"x\"\n";
+        let err = parse(text, "c.toml", PathBuf::from(".")).unwrap_err().0;
+        assert!(err.contains("line 5: adapters[0].imageName"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_declarations_are_errors() {
+        let text = "[runtime]\nkind = \"none\"\n[[tools]]\nname = \"w\"\nurl = \"http://127.0.0.1:1/score\"\n[tools.tool_definition.tool]\nname = \"w\"\ninputSchema = { type = \"object\" }\n[[tools]]\nname = \"w\"\nurl = \"http://127.0.0.1:1/score\"\n[tools.tool_definition.tool]\nname = \"w\"\ninputSchema = { type = \"object\" }\n";
+        let err = parse(text, "c.toml", PathBuf::from(".")).unwrap_err().0;
+        assert!(err.contains("declared twice"), "{err}");
+    }
+
+    #[test]
+    fn case_conversion() {
+        assert_eq!(snake_to_camel("image_name"), "imageName");
+        assert_eq!(snake_to_camel("imageName"), "imageName");
+        assert_eq!(camel_to_snake("replicaCount"), "replica_count");
+    }
+}

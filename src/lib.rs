@@ -1,0 +1,21 @@
+//! mcp-gateway: a reverse proxy and management layer for Model Context Protocol servers.
+//!
+//! Where things live (see README.md for the picture):
+//! - [`config`]: config.toml, parsed strictly; [`validate`]: every input rule.
+//! - [`store`]: SQLite, the source of truth, mirrored in memory for reads.
+//! - [`api`]: the HTTP routes and the OpenAPI document generated from them.
+//! - [`auth`]: who is calling and what they may do.
+//! - [`reconciler`]: drives the [`mcp_gateway_runtimes::Runtime`] to match the store.
+//! - [`status`]: status and logs in words.
+//! - [`app`]: shared state and startup.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod http_client;
+pub mod model;
+pub mod reconciler;
+pub mod status;
+pub mod store;
+pub mod validate;

@@ -1,0 +1,249 @@
+//! The domain types of the control plane: adapters and tools as one generic [`Resource`].
+//!
+//! Adapters and tools share every field; a tool adds a [`ToolDefinition`]. One type with a
+//! [`ResourceKind`] keeps the API, the store and the reconciler free of near-identical copies.
+//! JSON field names are the original microsoft/mcp-gateway's (camelCase) plus `url`, `port`, `path`.
+
+use std::collections::BTreeMap;
+
+use mcp_gateway_runtimes::{WorkloadId, WorkloadKind};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Which collection a resource lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ResourceKind {
+    Adapter,
+    Tool,
+}
+
+impl ResourceKind {
+    pub const ALL: [ResourceKind; 2] = [ResourceKind::Adapter, ResourceKind::Tool];
+
+    /// `adapter` or `tool`: the word stored in SQLite and used in messages.
+    pub fn as_str(self) -> &'static str {
+        self.workload_kind().as_str()
+    }
+
+    /// The URL collection: `adapters` or `tools`.
+    pub fn collection(self) -> &'static str {
+        match self {
+            ResourceKind::Adapter => "adapters",
+            ResourceKind::Tool => "tools",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "adapter" => Some(ResourceKind::Adapter),
+            "tool" => Some(ResourceKind::Tool),
+            _ => None,
+        }
+    }
+
+    pub fn workload_kind(self) -> WorkloadKind {
+        match self {
+            ResourceKind::Adapter => WorkloadKind::Adapter,
+            ResourceKind::Tool => WorkloadKind::Tool,
+        }
+    }
+}
+
+impl std::fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who owns a resource's definition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Created through the REST API; changed through it.
+    Api,
+    /// Declared in config.toml; changed by editing the file (the API answers 409).
+    Config,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Api => "api",
+            Source::Config => "config",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "api" => Some(Source::Api),
+            "config" => Some(Source::Config),
+            _ => None,
+        }
+    }
+}
+
+/// The tool part of a tool resource.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolDefinition {
+    /// The MCP Tool object served by the tool router (`name`, `description`, `inputSchema`, ...).
+    /// `name` must equal the resource name.
+    #[schema(value_type = Object)]
+    pub tool: serde_json::Map<String, serde_json::Value>,
+    /// The port the tool server listens on inside its container (default 8000).
+    pub port: u16,
+    /// The HTTP path the router POSTs the arguments to (default `/score`).
+    pub path: String,
+}
+
+/// Everything a user sets on an adapter or tool. Validated by [`crate::validate`] before it exists.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceSpec {
+    /// `^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`
+    pub name: String,
+    /// The container image (without registry prefix and tag); exclusive with `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_name: Option<String>,
+    /// The image tag (default `latest`); only with `imageName`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_version: Option<String>,
+    /// A remote server the gateway proxies to instead of deploying an image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Adapters: the MCP server's port inside the container (default 8000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Adapters: the MCP endpoint path inside the container (default `/mcp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default)]
+    pub environment_variables: BTreeMap<String, String>,
+    /// 0 to 64 (default 1); 1 for `url` resources.
+    pub replica_count: u32,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub use_workload_identity: bool,
+    /// Roles that may read (use) the resource besides its creator and admins.
+    #[serde(default)]
+    pub required_roles: Vec<String>,
+    /// Tools only (required there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_definition: Option<ToolDefinition>,
+}
+
+impl ResourceSpec {
+    /// The full image reference with the registry prefix, for image-based resources.
+    pub fn image_reference(&self, registry: &str) -> Option<String> {
+        let name = self.image_name.as_deref()?;
+        let version = self.image_version.as_deref().unwrap_or("latest");
+        let registry = registry.trim_end_matches('/');
+        Some(if registry.is_empty() {
+            format!("{name}:{version}")
+        } else {
+            format!("{registry}/{name}:{version}")
+        })
+    }
+
+    /// The port the server listens on inside its container.
+    pub fn container_port(&self) -> u16 {
+        match &self.tool_definition {
+            Some(tool) => tool.port,
+            None => self.port.unwrap_or(crate::validate::DEFAULT_PORT),
+        }
+    }
+
+    /// The HTTP path the gateway calls on each replica (MCP endpoint or tool path).
+    pub fn endpoint_path(&self) -> &str {
+        match &self.tool_definition {
+            Some(tool) => &tool.path,
+            None => self
+                .path
+                .as_deref()
+                .unwrap_or(crate::validate::DEFAULT_ADAPTER_PATH),
+        }
+    }
+}
+
+/// A stored adapter or tool: the spec plus what the server records.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resource {
+    pub kind: ResourceKind,
+    pub spec: ResourceSpec,
+    pub created_by: String,
+    pub created_at: String,
+    pub last_updated_at: String,
+    pub source: Source,
+}
+
+impl Resource {
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    pub fn workload_id(&self) -> WorkloadId {
+        WorkloadId::new(self.kind.workload_kind(), self.spec.name.clone())
+    }
+
+    /// Whether the runtime deploys this resource (as opposed to a remote `url`).
+    pub fn is_image_based(&self) -> bool {
+        self.spec.image_name.is_some()
+    }
+
+    pub fn view(&self) -> ResourceView<'_> {
+        ResourceView {
+            id: &self.spec.name,
+            spec: &self.spec,
+            created_by: &self.created_by,
+            created_at: &self.created_at,
+            last_updated_at: &self.last_updated_at,
+            source: self.source,
+        }
+    }
+}
+
+/// The JSON form of a stored resource, as the API returns it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Resource)]
+pub struct ResourceView<'a> {
+    /// Equals `name` (kept for compatibility with the original API).
+    pub id: &'a str,
+    #[serde(flatten)]
+    pub spec: &'a ResourceSpec,
+    /// The user id of the creator (`local` with auth off, `config` for config.toml resources).
+    pub created_by: &'a str,
+    /// RFC 3339, UTC.
+    pub created_at: &'a str,
+    /// RFC 3339, UTC.
+    pub last_updated_at: &'a str,
+    pub source: Source,
+}
+
+/// One replica in a status answer.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReplicaView {
+    pub instance: u32,
+    /// In words: `running`, `starting`, `exited (code 1)`, `reachable`, ...
+    pub state: String,
+    pub ready: bool,
+}
+
+/// `GET /{adapters,tools}/{name}/status`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    pub ready_replicas: u32,
+    pub updated_replicas: u32,
+    pub available_replicas: u32,
+    /// The image reference, or the URL for `url` resources.
+    pub image: String,
+    /// `Healthy` or `Degraded: r/n ready` (as the original).
+    pub replica_status: String,
+    pub replicas: Vec<ReplicaView>,
+    /// Deployment progress or the last error, in words (absent when healthy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
