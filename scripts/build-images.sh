@@ -7,7 +7,9 @@
 # the build context.
 #
 # Usage: scripts/build-images.sh [--if-missing]
-#   --if-missing  do nothing when both :1.0.0 images already exist (cheap to call from tests)
+#   --if-missing  do nothing when both :1.0.0 images exist and were built from the current
+#                 sources (a label holds a hash of sample-servers/ and Cargo.lock), so a stale
+#                 image left on a machine is rebuilt; cheap to call from tests
 # Honours CARGO_TARGET_DIR (default: <repo>/target) and DOCKER (default: docker).
 set -euo pipefail
 
@@ -34,10 +36,16 @@ done
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo_root"
 
+# What the images are built from; stored as a label so --if-missing can tell a stale image.
+source_hash=$(find sample-servers Cargo.lock scripts/build-images.sh -type f -not -path '*/target/*' -print0 \
+    | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)
+readonly LABEL=dev.mcp-gateway.source-hash
+
 if $if_missing; then
     missing=()
     for server in "${SERVERS[@]}"; do
-        if ! "$DOCKER" image inspect "$server:$VERSION" >/dev/null 2>&1; then
+        built_from=$("$DOCKER" image inspect --format "{{ index .Config.Labels \"$LABEL\" }}" "$server:$VERSION" 2>/dev/null || true)
+        if [ "$built_from" != "$source_hash" ]; then
             missing+=("$server:$VERSION")
         fi
     done
@@ -45,7 +53,7 @@ if $if_missing; then
         echo "images already present: ${SERVERS[*]/%/:$VERSION}; nothing to build"
         exit 0
     fi
-    echo "missing images: ${missing[*]}; building"
+    echo "missing or stale images: ${missing[*]}; building"
 fi
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo_root/target}
@@ -66,7 +74,8 @@ for server in "${SERVERS[@]}"; do
     cp "$CARGO_TARGET_DIR/$TARGET/release/$server" "$dir/$server"
     cp "sample-servers/$server/Dockerfile" "$dir/Dockerfile"
     echo "docker build $server:$VERSION"
-    "$DOCKER" build --quiet -t "$server:$VERSION" -t "$server:latest" "$dir" >/dev/null
+    "$DOCKER" build --quiet --label "$LABEL=$source_hash" \
+        -t "$server:$VERSION" -t "$server:latest" "$dir" >/dev/null
 done
 
 echo "built:"
