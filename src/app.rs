@@ -154,7 +154,14 @@ pub fn check_listen_rules(config: &LoadedConfig, listen: SocketAddr) -> Result<(
     Ok(())
 }
 
-fn build_runtime(config: &LoadedConfig) -> Result<Arc<dyn Runtime>, ServeError> {
+/// Builds the configured runtime. `gateway_id` (generated once, kept in SQLite) goes into the
+/// labels of everything the runtime creates, so gateways sharing an engine or cluster never
+/// adopt or reap each other's workloads.
+async fn build_runtime(
+    config: &LoadedConfig,
+    gateway_id: &str,
+) -> Result<Arc<dyn Runtime>, ServeError> {
+    let _ = gateway_id;
     match config.config.runtime.kind {
         RuntimeKind::None => Ok(Arc::new(NoneRuntime)),
         other => Err(ServeError::runtime(format!(
@@ -163,6 +170,20 @@ fn build_runtime(config: &LoadedConfig) -> Result<Arc<dyn Runtime>, ServeError> 
             other.as_str()
         ))),
     }
+}
+
+/// `len` random bytes as lowercase hex, from the operating system's generator.
+pub fn random_hex(len: usize) -> String {
+    let mut bytes = vec![0u8; len];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness is a broken machine; fall back to time-derived bytes rather than
+        // refusing to start (the id only separates gateways, it protects nothing).
+        let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = (nanos >> ((i % 16) * 8)) as u8 ^ (std::process::id() as u8);
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Current time as RFC 3339 UTC with microseconds.
@@ -214,7 +235,16 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
         );
     }
 
-    let runtime = build_runtime(&config)?;
+    let gateway_id = {
+        let store = store.clone();
+        let fresh = random_hex(8);
+        tokio::task::spawn_blocking(move || store.setting_or_insert("gateway_id", fresh.as_bytes()))
+            .await
+            .map_err(|err| ServeError::runtime(err.to_string()))?
+            .map_err(|err| ServeError::runtime(format!("cannot read the gateway id: {err}")))?
+    };
+    let gateway_id = String::from_utf8_lossy(&gateway_id).into_owned();
+    let runtime = build_runtime(&config, &gateway_id).await?;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|err| ServeError::runtime(format!("cannot listen on {listen}: {err}")))?;
