@@ -37,10 +37,17 @@ async fn main() {
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|err| panic!("start {}: {err} (cargo build --release first)", bin.display()));
+        .unwrap_or_else(|err| {
+            panic!(
+                "start {}: {err} (cargo build --release first)",
+                bin.display()
+            )
+        });
     let stdout = child.stdout.take().expect("stdout");
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("listening line");
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("listening line");
     let base = line
         .trim()
         .strip_prefix("mcp-gateway listening on ")
@@ -69,7 +76,13 @@ async fn main() {
 
     // Warm up, then measure.
     for _ in 0..10 {
-        http.get(format!("{base}/adapters")).send().await.expect("list").bytes().await.expect("body");
+        http.get(format!("{base}/adapters"))
+            .send()
+            .await
+            .expect("list")
+            .bytes()
+            .await
+            .expect("body");
     }
     let mut samples: Vec<Duration> = Vec::with_capacity(rounds);
     let mut size = 0;
