@@ -16,6 +16,8 @@ use crate::api::ApiError;
 use crate::auth::{AuthError, Authenticator, Caller};
 use crate::config::{AuthMode, LoadedConfig, RuntimeKind};
 use crate::http_client::{self, HttpClient};
+use crate::proxy::Proxy;
+use crate::proxy::session::SessionKeys;
 use crate::reconciler::{self, Observed};
 use crate::store::Store;
 use crate::validate::Context;
@@ -34,6 +36,7 @@ pub struct Shared {
     pub observed: Arc<Observed>,
     pub auth: Authenticator,
     pub http: HttpClient,
+    pub proxy: Proxy,
 }
 
 impl std::ops::Deref for AppState {
@@ -265,24 +268,61 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
         interval,
     ));
 
+    let keys = session_keys(&config, &store).await?;
+    let proxy = Proxy::new(&config.config.proxy, keys, &config.public_url());
+    let connect_timeout = Duration::from_millis(config.config.proxy.connect_timeout_ms);
     let state = AppState(Arc::new(Shared {
+        proxy,
         auth: Authenticator::new(&config.config.auth),
         config,
         store,
         runtime,
         observed,
-        http: http_client::build(Duration::from_secs(5)),
+        http: http_client::build(connect_timeout),
     }));
     let app = crate::api::router(state);
 
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("mcp-gateway listening on http://{local}");
     tracing::info!(%local, "listening");
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let result = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await;
     reconcile.abort();
     result.map_err(|err| ServeError::runtime(format!("server failed: {err}")))
+}
+
+/// The session-token keys: from config, or one generated at first start and kept in the store
+/// (so tokens survive restarts and every process sharing the store agrees).
+async fn session_keys(
+    config: &LoadedConfig,
+    store: &Arc<Store>,
+) -> Result<SessionKeys, ServeError> {
+    let configured = &config.config.proxy.session_keys;
+    if let Some((first, rest)) = configured.split_first() {
+        let decode = |k: &crate::config::SessionKeyConfig| {
+            k.bytes().map(|b| (k.id, b)).map_err(ServeError::config)
+        };
+        let current = decode(first)?;
+        let previous = rest.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+        return Ok(SessionKeys::new(current, &previous));
+    }
+    let store = store.clone();
+    let mut fresh = [0u8; 32];
+    getrandom::fill(&mut fresh)
+        .map_err(|err| ServeError::runtime(format!("no OS randomness for a session key: {err}")))?;
+    let stored =
+        tokio::task::spawn_blocking(move || store.setting_or_insert("session_key.1", &fresh))
+            .await
+            .map_err(|err| ServeError::runtime(err.to_string()))?
+            .map_err(|err| ServeError::runtime(format!("cannot read the session key: {err}")))?;
+    let key: [u8; 32] = stored.try_into().map_err(|_| {
+        ServeError::runtime("the stored session key is not 32 bytes; the store is damaged")
+    })?;
+    Ok(SessionKeys::new((1, key), &[]))
 }
 
 async fn shutdown_signal() {

@@ -29,6 +29,8 @@ pub struct Config {
     #[serde(default)]
     pub auth: AuthConfig,
     #[serde(default)]
+    pub proxy: ProxyConfig,
+    #[serde(default)]
     adapters: Vec<toml::Spanned<toml::Table>>,
     #[serde(default)]
     tools: Vec<toml::Spanned<toml::Table>>,
@@ -195,6 +197,65 @@ pub struct JwtConfig {
     pub roles_claim: Option<String>,
 }
 
+/// The data-plane proxy (`/adapters/{name}/mcp`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Largest request body forwarded (413 past it).
+    pub max_body_bytes: u64,
+    /// TCP connect timeout to an upstream.
+    pub connect_timeout_ms: u64,
+    /// A stream (or a wait for response headers) with no data for this long is ended. There is
+    /// no total timeout: streams may last for hours.
+    pub idle_timeout_secs: u64,
+    /// Browser origins allowed besides localhost origins and `server.public_url`'s; `"*"` allows
+    /// any.
+    pub allowed_origins: Vec<String>,
+    /// Answer CORS preflights and expose `Mcp-Session-Id` to browser clients.
+    pub cors: bool,
+    /// Session-token keys; the first seals, all open (rotation). Empty: one key generated once
+    /// and kept in the store.
+    pub session_keys: Vec<SessionKeyConfig>,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 4 * 1024 * 1024,
+            connect_timeout_ms: 5_000,
+            idle_timeout_secs: 300,
+            allowed_origins: Vec::new(),
+            cors: false,
+            session_keys: Vec::new(),
+        }
+    }
+}
+
+/// One session-token key.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionKeyConfig {
+    /// 1 to 255; written into every token so older keys can still open theirs.
+    pub id: u8,
+    /// 32 random bytes, base64 (`openssl rand -base64 32`).
+    pub key: String,
+}
+
+impl SessionKeyConfig {
+    /// The decoded key, or why it is unusable.
+    pub fn bytes(&self) -> Result<[u8; 32], String> {
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(self.key.trim())
+            .map_err(|_| {
+                "key must be base64 (e.g. the output of `openssl rand -base64 32`)".to_string()
+            })?;
+        decoded
+            .try_into()
+            .map_err(|_| "key must decode to exactly 32 bytes".to_string())
+    }
+}
+
 /// A config error, printed as is; `check` and `serve` exit 2 on it.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -355,6 +416,38 @@ fn check_values(config: &Config, text: &str, origin: &str) -> Result<(), ConfigE
             "namespace",
             "must be a Kubernetes namespace name (a DNS label)".into(),
         );
+    }
+    let proxy = &config.proxy;
+    if proxy.max_body_bytes == 0 {
+        fail("max_body_bytes", "must be at least 1".into());
+    }
+    if proxy.connect_timeout_ms == 0 {
+        fail("connect_timeout_ms", "must be at least 1".into());
+    }
+    if proxy.idle_timeout_secs == 0 {
+        fail("idle_timeout_secs", "must be at least 1".into());
+    }
+    for origin in &proxy.allowed_origins {
+        if origin != "*" && validate::check_url(origin).is_err() {
+            fail(
+                "allowed_origins",
+                format!(
+                    "\"{origin}\" is not an origin like \"https://app.example.com\" (or \"*\")"
+                ),
+            );
+        }
+    }
+    let mut ids = std::collections::HashSet::new();
+    for key in &proxy.session_keys {
+        if key.id == 0 {
+            fail("session_keys", "key ids run from 1 to 255".into());
+        }
+        if !ids.insert(key.id) {
+            fail("session_keys", format!("key id {} is used twice", key.id));
+        }
+        if let Err(rule) = key.bytes() {
+            fail("session_keys", format!("key {}: {rule}", key.id));
+        }
     }
     if config.auth.admin_role.trim().is_empty() {
         fail("admin_role", "must not be empty".into());

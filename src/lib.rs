@@ -4,6 +4,7 @@
 //! - [`config`]: config.toml, parsed strictly; [`validate`]: every input rule.
 //! - [`store`]: SQLite, the source of truth, mirrored in memory for reads.
 //! - [`api`]: the HTTP routes and the OpenAPI document generated from them.
+//! - [`proxy`]: the data plane, `/adapters/{name}/mcp`, with sealed session tokens.
 //! - [`auth`]: who is calling and what they may do.
 //! - [`reconciler`]: drives the [`mcp_gateway_runtimes::Runtime`] to match the store.
 //! - [`status`]: status and logs in words.
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod config;
 pub mod http_client;
 pub mod model;
+pub mod proxy;
 pub mod reconciler;
 pub mod status;
 pub mod store;

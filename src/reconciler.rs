@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use mcp_gateway_runtimes::{Endpoint, Runtime, WorkloadId, WorkloadSpec};
-use tokio::sync::watch;
+use mcp_gateway_runtimes::{Endpoint, Runtime, WorkloadId, WorkloadKind, WorkloadSpec};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use crate::model::Resource;
@@ -36,10 +36,21 @@ struct Worker {
 }
 
 /// Shared view of the reconciler's progress and of every workload's endpoints.
+///
+/// The proxy and the router read endpoints here on every request, so lookups take a `&str` and
+/// allocate nothing (one map per kind).
 #[derive(Default)]
 pub struct Observed {
     states: RwLock<HashMap<WorkloadId, DeployState>>,
-    endpoints: RwLock<HashMap<WorkloadId, Arc<Vec<Endpoint>>>>,
+    endpoints: RwLock<[HashMap<String, Arc<Vec<Endpoint>>>; 2]>,
+    wake: Notify,
+}
+
+fn slot(kind: WorkloadKind) -> usize {
+    match kind {
+        WorkloadKind::Adapter => 0,
+        WorkloadKind::Tool => 1,
+    }
 }
 
 impl Observed {
@@ -59,20 +70,26 @@ impl Observed {
     }
 
     /// The last known endpoints of a workload (empty if none yet).
-    pub fn endpoints(&self, id: &WorkloadId) -> Arc<Vec<Endpoint>> {
-        self.endpoints
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
+    pub fn endpoints(&self, kind: WorkloadKind, name: &str) -> Option<Arc<Vec<Endpoint>>> {
+        self.endpoints.read().unwrap_or_else(|p| p.into_inner())[slot(kind)]
+            .get(name)
             .cloned()
-            .unwrap_or_default()
     }
 
     fn set_endpoints(&self, id: &WorkloadId, endpoints: Vec<Endpoint>) {
-        self.endpoints
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id.clone(), Arc::new(endpoints));
+        let mut maps = self.endpoints.write().unwrap_or_else(|p| p.into_inner());
+        let map = &mut maps[slot(id.kind)];
+        match map.get(&id.name) {
+            Some(current) if **current == endpoints => {}
+            _ => {
+                map.insert(id.name.clone(), Arc::new(endpoints));
+            }
+        }
+    }
+
+    /// Asks for a reconcile pass now (the proxy calls this when a replica stops answering).
+    pub fn wake(&self) {
+        self.wake.notify_one();
     }
 
     fn forget(&self, id: &WorkloadId) {
@@ -80,10 +97,7 @@ impl Observed {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
-        self.endpoints
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(id);
+        self.endpoints.write().unwrap_or_else(|p| p.into_inner())[slot(id.kind)].remove(&id.name);
     }
 }
 
@@ -187,6 +201,12 @@ pub async fn run(
             changed = changes.changed() => {
                 if changed.is_err() {
                     return;
+                }
+            }
+            _ = observed.wake.notified() => {
+                // Workers refresh on their own interval; a wake re-applies everything now.
+                for worker in workers.values() {
+                    worker.spec.send_modify(|_| {});
                 }
             }
             _ = tokio::time::sleep(interval) => {}

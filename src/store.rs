@@ -49,12 +49,45 @@ pub enum StoreError {
     Invalid(String),
 }
 
-type Key = (ResourceKind, String);
+/// The in-memory mirror: one map per kind, so lookups by `&str` allocate nothing.
+#[derive(Clone, Default)]
+struct Catalog {
+    by_kind: [BTreeMap<String, Arc<Resource>>; 2],
+}
+
+impl Catalog {
+    fn slot(kind: ResourceKind) -> usize {
+        match kind {
+            ResourceKind::Adapter => 0,
+            ResourceKind::Tool => 1,
+        }
+    }
+
+    fn map(&self, kind: ResourceKind) -> &BTreeMap<String, Arc<Resource>> {
+        &self.by_kind[Self::slot(kind)]
+    }
+
+    fn get(&self, kind: ResourceKind, name: &str) -> Option<&Arc<Resource>> {
+        self.map(kind).get(name)
+    }
+
+    fn insert(&mut self, resource: Arc<Resource>) {
+        self.by_kind[Self::slot(resource.kind)].insert(resource.name().to_string(), resource);
+    }
+
+    fn remove(&mut self, kind: ResourceKind, name: &str) {
+        self.by_kind[Self::slot(kind)].remove(name);
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Arc<Resource>> {
+        self.by_kind.iter().flat_map(|map| map.values())
+    }
+}
 
 /// The store. Cheap to share behind an `Arc`.
 pub struct Store {
     conn: Mutex<Connection>,
-    catalog: RwLock<BTreeMap<Key, Arc<Resource>>>,
+    catalog: RwLock<Catalog>,
     changes: watch::Sender<u64>,
 }
 
@@ -93,11 +126,11 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn catalog_write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<Key, Arc<Resource>>> {
+    fn catalog_write(&self) -> std::sync::RwLockWriteGuard<'_, Catalog> {
         self.catalog.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn catalog_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<Key, Arc<Resource>>> {
+    fn catalog_read(&self) -> std::sync::RwLockReadGuard<'_, Catalog> {
         self.catalog.read().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -117,21 +150,17 @@ impl Store {
     }
 
     pub fn get(&self, kind: ResourceKind, name: &str) -> Option<Arc<Resource>> {
-        self.catalog_read().get(&(kind, name.to_string())).cloned()
+        self.catalog_read().get(kind, name).cloned()
     }
 
     /// All resources of a kind, by name.
     pub fn list(&self, kind: ResourceKind) -> Vec<Arc<Resource>> {
-        self.catalog_read()
-            .range((kind, String::new())..)
-            .take_while(|((k, _), _)| *k == kind)
-            .map(|(_, r)| r.clone())
-            .collect()
+        self.catalog_read().map(kind).values().cloned().collect()
     }
 
     /// Every resource of every kind.
     pub fn all(&self) -> Vec<Arc<Resource>> {
-        self.catalog_read().values().cloned().collect()
+        self.catalog_read().all().cloned().collect()
     }
 
     /// Inserts a new resource; [`StoreError::Exists`] if the name is taken.
@@ -154,10 +183,7 @@ impl Store {
         insert(&tx, &resource)?;
         tx.commit()?;
         let resource = Arc::new(resource);
-        self.catalog_write().insert(
-            (resource.kind, resource.name().to_string()),
-            resource.clone(),
-        );
+        self.catalog_write().insert(resource.clone());
         drop(conn);
         self.changed();
         Ok(resource)
@@ -210,8 +236,7 @@ impl Store {
         }
         tx.commit()?;
         let updated = Arc::new(updated);
-        self.catalog_write()
-            .insert((kind, name.to_string()), updated.clone());
+        self.catalog_write().insert(updated.clone());
         drop(conn);
         self.changed();
         Ok(Ok(updated))
@@ -238,7 +263,7 @@ impl Store {
             "DELETE FROM resources WHERE kind = ?1 AND name = ?2",
             params![kind.as_str(), name],
         )?;
-        self.catalog_write().remove(&(kind, name.to_string()));
+        self.catalog_write().remove(kind, name);
         drop(conn);
         self.changed();
         Ok(Ok(current))
@@ -258,7 +283,7 @@ impl Store {
         let current = self.catalog_read().clone();
         let mut summary = SyncSummary::default();
         for (kind, spec) in declared {
-            match current.get(&(*kind, spec.name.clone())) {
+            match current.get(*kind, &spec.name) {
                 Some(existing) if existing.source == Source::Api => {
                     return Err(StoreError::Invalid(format!(
                         "{kind} \"{}\" is declared in the config file but was created through the API by {}; \
@@ -298,8 +323,9 @@ impl Store {
                 }
             }
         }
-        for ((kind, name), existing) in &current {
-            let still_declared = declared.iter().any(|(k, s)| k == kind && &s.name == name);
+        for existing in current.all() {
+            let (kind, name) = (&existing.kind, existing.name());
+            let still_declared = declared.iter().any(|(k, s)| k == kind && s.name == name);
             if existing.source == Source::Config && !still_declared {
                 tx.execute(
                     "DELETE FROM resources WHERE kind = ?1 AND name = ?2",
@@ -396,7 +422,7 @@ fn insert(tx: &rusqlite::Transaction<'_>, resource: &Resource) -> Result<(), Sto
     Ok(())
 }
 
-fn load_all(conn: &Connection) -> Result<BTreeMap<Key, Arc<Resource>>, StoreError> {
+fn load_all(conn: &Connection) -> Result<Catalog, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT kind, name, spec, created_by, created_at, last_updated_at, source FROM resources",
     )?;
@@ -411,7 +437,7 @@ fn load_all(conn: &Connection) -> Result<BTreeMap<Key, Arc<Resource>>, StoreErro
             row.get::<_, String>(6)?,
         ))
     })?;
-    let mut out = BTreeMap::new();
+    let mut out = Catalog::default();
     for row in rows {
         let (kind, name, spec, created_by, created_at, last_updated_at, source) = row?;
         let corrupt = |what: &str| StoreError::Invalid(format!("stored {kind} \"{name}\": {what}"));
@@ -419,17 +445,14 @@ fn load_all(conn: &Connection) -> Result<BTreeMap<Key, Arc<Resource>>, StoreErro
         let spec: ResourceSpec =
             serde_json::from_str(&spec).map_err(|err| corrupt(&format!("bad spec: {err}")))?;
         let source = Source::parse(&source).ok_or_else(|| corrupt("unknown source"))?;
-        out.insert(
-            (kind_parsed, name),
-            Arc::new(Resource {
-                kind: kind_parsed,
-                spec,
-                created_by,
-                created_at,
-                last_updated_at,
-                source,
-            }),
-        );
+        out.insert(Arc::new(Resource {
+            kind: kind_parsed,
+            spec,
+            created_by,
+            created_at,
+            last_updated_at,
+            source,
+        }));
     }
     Ok(out)
 }

@@ -32,6 +32,7 @@ pub fn routes() -> Vec<Route> {
     for kind in ResourceKind::ALL {
         routes.extend(resources::routes(kind));
     }
+    routes.extend(crate::proxy::routes());
     routes.push(openapi::route());
     routes
 }

@@ -58,7 +58,7 @@ pub fn document(routes: &[Route]) -> OpenApi {
         .build()
 }
 
-pub(super) fn route() -> Route {
+pub(crate) fn route() -> Route {
     Route {
         method: HttpMethod::Get,
         path: "/openapi.json".into(),
@@ -73,29 +73,29 @@ pub(super) fn route() -> Route {
 }
 
 /// Starts an operation with its id, summary and tag.
-pub(super) fn operation(id: &str, summary: &str, tag: &str) -> OperationBuilder {
+pub(crate) fn operation(id: &str, summary: &str, tag: &str) -> OperationBuilder {
     OperationBuilder::new()
         .operation_id(Some(id))
         .summary(Some(summary))
         .tag(tag)
 }
 
-pub(super) fn schema_ref(name: &str) -> Ref {
+pub(crate) fn schema_ref(name: &str) -> Ref {
     Ref::from_schema_name(name)
 }
 
-pub(super) fn array_of(name: &str) -> Array {
+pub(crate) fn array_of(name: &str) -> Array {
     Array::new(schema_ref(name))
 }
 
-pub(super) fn json_response(description: &str, schema: impl Into<RefOr<Schema>>) -> Response {
+pub(crate) fn json_response(description: &str, schema: impl Into<RefOr<Schema>>) -> Response {
     ResponseBuilder::new()
         .description(description)
         .content("application/json", Content::new(Some(schema)))
         .build()
 }
 
-pub(super) fn text_response(description: &str) -> Response {
+pub(crate) fn text_response(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
         .content(
@@ -105,7 +105,7 @@ pub(super) fn text_response(description: &str) -> Response {
         .build()
 }
 
-pub(super) fn problem(description: &str) -> Response {
+pub(crate) fn problem(description: &str) -> Response {
     ResponseBuilder::new()
         .description(description)
         .content(
@@ -115,14 +115,14 @@ pub(super) fn problem(description: &str) -> Response {
         .build()
 }
 
-pub(super) fn json_body(schema: &str) -> utoipa::openapi::request_body::RequestBody {
+pub(crate) fn json_body(schema: &str) -> utoipa::openapi::request_body::RequestBody {
     RequestBodyBuilder::new()
         .content("application/json", Content::new(Some(schema_ref(schema))))
         .required(Some(Required::True))
         .build()
 }
 
-pub(super) fn path_param(name: &str, description: &str) -> Parameter {
+pub(crate) fn path_param(name: &str, description: &str) -> Parameter {
     let mut param = Parameter::new(name);
     param.parameter_in = ParameterIn::Path;
     param.description = Some(description.into());
@@ -130,7 +130,7 @@ pub(super) fn path_param(name: &str, description: &str) -> Parameter {
     param
 }
 
-pub(super) fn query_param(name: &str, description: &str) -> Parameter {
+pub(crate) fn query_param(name: &str, description: &str) -> Parameter {
     let mut param = Parameter::new(name);
     param.parameter_in = ParameterIn::Query;
     param.required = Required::False;

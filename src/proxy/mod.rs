@@ -1,0 +1,573 @@
+//! The data plane: `/adapters/{name}/mcp`, a streaming Streamable-HTTP reverse proxy.
+//!
+//! Per request: origin and caller checks, then a replica — the one named by the session token, or
+//! a ready one in turn for requests without a session (every 2026-07-28 request, and 2025-era
+//! `initialize`) — then the request goes upstream with clean headers, and the response comes back
+//! frame by frame. An upstream `Mcp-Session-Id` is swapped for a sealed token ([`session`]), so
+//! affinity needs no session store and survives gateway restarts.
+//!
+//! The hot path reads only memory: the store's in-memory catalog and the reconciler's endpoints.
+
+mod body;
+mod errors;
+pub mod headers;
+mod origin;
+pub mod session;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::response::Response;
+use axum::routing::MethodFilter;
+use axum::routing::{MethodRouter, on};
+use bytes::Bytes;
+use http::{HeaderValue, Method, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Limited};
+use mcp_gateway_runtimes::{Endpoint, WorkloadKind};
+use utoipa::openapi::HttpMethod;
+
+use crate::api::Route;
+use crate::api::openapi::{operation, path_param};
+use crate::app::AppState;
+use crate::auth::{AuthError, can_read};
+use crate::config::ProxyConfig;
+use crate::model::{Resource, ResourceKind};
+use body::IdleTimeout;
+use errors::{code, jsonrpc_error, request_id};
+use headers::{Identity, MCP_SESSION_ID};
+pub use origin::OriginPolicy;
+use session::{SessionClaims, SessionKeys, valid_session_id};
+
+/// Proxy settings and state shared by all requests (no per-session state).
+pub struct Proxy {
+    pub keys: SessionKeys,
+    pub origins: OriginPolicy,
+    pub max_body: u64,
+    pub idle: Duration,
+    pub cors: bool,
+    /// Spreads new sessions and stateless requests over ready replicas.
+    next: AtomicUsize,
+}
+
+impl Proxy {
+    pub fn new(config: &ProxyConfig, keys: SessionKeys, public_url: &str) -> Self {
+        Self {
+            keys,
+            origins: OriginPolicy::new(public_url, &config.allowed_origins),
+            max_body: config.max_body_bytes,
+            idle: Duration::from_secs(config.idle_timeout_secs),
+            cors: config.cors,
+            next: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// The routes of the data plane, documented in /openapi.json.
+pub fn routes() -> Vec<Route> {
+    let path = "/adapters/{name}/mcp".to_string();
+    let handler = || -> MethodRouter<AppState> {
+        on(
+            MethodFilter::POST
+                .or(MethodFilter::GET)
+                .or(MethodFilter::DELETE)
+                .or(MethodFilter::OPTIONS),
+            handle,
+        )
+    };
+    let describe = |method: HttpMethod, id: &str, summary: &str| Route {
+        method,
+        path: path.clone(),
+        operation: operation(id, summary, "data plane")
+            .parameter(path_param("name", "The adapter's name"))
+            .response(
+                "200",
+                utoipa::openapi::Response::new(
+                    "The upstream's answer, streamed (JSON or text/event-stream)",
+                ),
+            )
+            .response(
+                "401",
+                utoipa::openapi::Response::new("No valid credentials"),
+            )
+            .response(
+                "403",
+                utoipa::openapi::Response::new(
+                    "Origin not allowed, or the caller may not read the adapter",
+                ),
+            )
+            .response(
+                "404",
+                utoipa::openapi::Response::new(
+                    "No such adapter, or the session is unknown: re-initialise",
+                ),
+            )
+            .response(
+                "413",
+                utoipa::openapi::Response::new("Request body over proxy.max_body_bytes"),
+            )
+            .response(
+                "502",
+                utoipa::openapi::Response::new("The upstream refused or reset the connection"),
+            )
+            .response(
+                "503",
+                utoipa::openapi::Response::new("No ready replica (Retry-After)"),
+            )
+            .build(),
+        handler: handler(),
+    };
+    vec![
+        describe(
+            HttpMethod::Post,
+            "mcpPost",
+            "MCP Streamable HTTP: send a JSON-RPC message",
+        ),
+        describe(
+            HttpMethod::Get,
+            "mcpGet",
+            "MCP Streamable HTTP: open the server-to-client stream (2025 sessions)",
+        ),
+        describe(
+            HttpMethod::Delete,
+            "mcpDelete",
+            "MCP Streamable HTTP: end the session",
+        ),
+        describe(
+            HttpMethod::Options,
+            "mcpOptions",
+            "CORS preflight (when proxy.cors is on)",
+        ),
+    ]
+}
+
+/// Where one request goes.
+struct Target {
+    instance: u32,
+    uri: Uri,
+}
+
+async fn handle(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(name): Path<String>,
+    request: Request,
+) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let mut response = proxy(&state, peer, &name, request, origin.as_ref()).await;
+    if state.proxy.cors
+        && let Some(origin) = origin
+        && origin.to_str().is_ok_and(|o| state.proxy.origins.allows(o))
+    {
+        let h = response.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate"),
+        );
+    }
+    response
+}
+
+async fn proxy(
+    state: &AppState,
+    peer: SocketAddr,
+    name: &str,
+    request: Request,
+    origin: Option<&HeaderValue>,
+) -> Response {
+    if let Some(origin) = origin
+        && !origin.to_str().is_ok_and(|o| state.proxy.origins.allows(o))
+    {
+        return jsonrpc_error(
+            StatusCode::FORBIDDEN,
+            code::FORBIDDEN,
+            "this Origin is not allowed to call the gateway (proxy.allowed_origins)",
+            None,
+        );
+    }
+    if request.method() == Method::OPTIONS {
+        return preflight(state, &request);
+    }
+    let caller = match state.auth.authenticate(request.headers()) {
+        Ok(caller) => caller,
+        Err(AuthError::Unauthenticated { reason }) => {
+            tracing::info!(adapter = name, %reason, "unauthenticated MCP request");
+            let mut response = jsonrpc_error(
+                StatusCode::UNAUTHORIZED,
+                code::UNAUTHENTICATED,
+                "invalid token",
+                None,
+            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return response;
+        }
+    };
+    let Some(adapter) = state.store.get(ResourceKind::Adapter, name) else {
+        return jsonrpc_error(
+            StatusCode::NOT_FOUND,
+            code::NOT_FOUND,
+            &format!("adapter \"{name}\" does not exist"),
+            None,
+        );
+    };
+    if !can_read(&caller, &adapter) {
+        return jsonrpc_error(
+            StatusCode::FORBIDDEN,
+            code::FORBIDDEN,
+            &format!("you may not use adapter \"{name}\""),
+            None,
+        );
+    }
+
+    let (parts, incoming) = request.into_parts();
+    let session = match parts.headers.get(&MCP_SESSION_ID) {
+        None => None,
+        Some(token) => match token
+            .to_str()
+            .ok()
+            .and_then(|t| state.proxy.keys.open(t))
+            .filter(|c| c.adapter == name && c.user == caller.user_id)
+        {
+            Some(claims) => Some(claims),
+            None => return session_not_found(None),
+        },
+    };
+
+    // Small bodies with a declared length are read whole: the JSON-RPC id can then be echoed in
+    // errors and a request without a session can be retried on another replica. Others stream.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.proxy.max_body) {
+        return too_large(state.proxy.max_body, None);
+    }
+    let limit = usize::try_from(state.proxy.max_body).unwrap_or(usize::MAX);
+    let (buffered, mut streamed): (Option<Bytes>, Option<Body>) = match declared {
+        Some(_) => match Limited::new(incoming, limit).collect().await {
+            Ok(collected) => (Some(collected.to_bytes()), None),
+            Err(err) if is_length_limit(err.as_ref()) => {
+                return too_large(state.proxy.max_body, None);
+            }
+            Err(err) => {
+                return jsonrpc_error(
+                    StatusCode::BAD_REQUEST,
+                    code::UPSTREAM,
+                    &format!("cannot read the request body: {err}"),
+                    None,
+                );
+            }
+        },
+        None if parts.method != Method::POST => (Some(Bytes::new()), None),
+        None => (None, Some(Body::new(Limited::new(incoming, limit)))),
+    };
+    let id = || buffered.as_deref().and_then(request_id);
+
+    let endpoints = endpoints_of(state, &adapter);
+    let mut target = match &session {
+        Some(claims) => match session_target(&adapter, &endpoints, claims, parts.uri.query()) {
+            Some(target) => target,
+            None => {
+                state.observed.wake();
+                return session_not_found(id());
+            }
+        },
+        None => match pick_ready(state, &adapter, &endpoints, None, parts.uri.query()) {
+            Some(target) => target,
+            None => return no_ready_replica(name, id()),
+        },
+    };
+
+    let identity = Identity {
+        user_id: &caller.user_id,
+        roles: &caller.roles,
+    };
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let forwarded = headers::forwarded_element(peer, host, "http");
+    let upstream_session = session.as_ref().map(|c| c.upstream.as_str());
+
+    let mut attempts = 0;
+    let upstream = loop {
+        attempts += 1;
+        let body = match (&buffered, streamed.take()) {
+            (Some(bytes), _) => Body::from(bytes.clone()),
+            (None, Some(body)) => body,
+            (None, None) => Body::empty(),
+        };
+        let authority = target.uri.authority().map(|a| a.as_str()).unwrap_or("");
+        let mut upstream_request = http::Request::new(body);
+        *upstream_request.method_mut() = parts.method.clone();
+        *upstream_request.uri_mut() = target.uri.clone();
+        *upstream_request.headers_mut() = headers::upstream_request(
+            &parts.headers,
+            authority,
+            &identity,
+            &forwarded,
+            upstream_session,
+        );
+        let sent =
+            tokio::time::timeout(state.proxy.idle, state.http.request(upstream_request)).await;
+        match sent {
+            Ok(Ok(response)) => break response,
+            Err(_) => {
+                return jsonrpc_error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    code::UPSTREAM,
+                    &format!(
+                        "adapter \"{name}\" did not answer within {} s (proxy.idle_timeout_secs)",
+                        state.proxy.idle.as_secs()
+                    ),
+                    id(),
+                );
+            }
+            Ok(Err(err)) => {
+                if is_length_limit_in(&err) {
+                    return too_large(state.proxy.max_body, id());
+                }
+                let reason = crate::http_client::describe_client_error(&err);
+                tracing::warn!(adapter = name, replica = target.instance, %reason, "upstream failed");
+                if err.is_connect() {
+                    state.observed.wake();
+                    if session.is_some() {
+                        // The session's replica is gone; its sessions with it.
+                        return session_not_found(id());
+                    }
+                    if attempts == 1
+                        && buffered.is_some()
+                        && let Some(other) = pick_ready(
+                            state,
+                            &adapter,
+                            &endpoints,
+                            Some(target.instance),
+                            parts.uri.query(),
+                        )
+                    {
+                        target = other;
+                        continue;
+                    }
+                }
+                return jsonrpc_error(
+                    StatusCode::BAD_GATEWAY,
+                    code::UPSTREAM,
+                    &format!(
+                        "adapter \"{name}\" (replica {}) failed: {reason}",
+                        target.instance
+                    ),
+                    id(),
+                );
+            }
+        }
+    };
+
+    let (mut head, upstream_body) = upstream.into_parts();
+    let minted = match head.headers.get(&MCP_SESSION_ID) {
+        None => None,
+        Some(upstream_id) if valid_session_id(upstream_id.as_bytes()) => {
+            let claims = SessionClaims {
+                adapter: name.to_string(),
+                user: caller.user_id.clone(),
+                replica: target.instance,
+                upstream: String::from_utf8_lossy(upstream_id.as_bytes()).into_owned(),
+                issued_at: unix_now(),
+            };
+            match state.proxy.keys.seal(&claims, nonce()) {
+                Some(token) => HeaderValue::from_str(&token).ok(),
+                None => None,
+            }
+        }
+        Some(_) => {
+            return jsonrpc_error(
+                StatusCode::BAD_GATEWAY,
+                code::UPSTREAM,
+                &format!("adapter \"{name}\" sent a session id that is not visible ASCII"),
+                id(),
+            );
+        }
+    };
+    headers::downstream_response(&mut head.headers);
+    if let Some(token) = minted {
+        head.headers.insert(MCP_SESSION_ID.clone(), token);
+    }
+    if parts.method == Method::DELETE && head.status.is_success() {
+        // Clients of the 1.x Python SDK treat 202 as an error; the session is over either way.
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        return response;
+    }
+    Response::from_parts(
+        head,
+        Body::new(IdleTimeout::new(upstream_body, state.proxy.idle)),
+    )
+}
+
+/// The endpoints of an adapter: its replicas, or its `url` as replica 0.
+fn endpoints_of(state: &AppState, adapter: &Resource) -> Arc<Vec<Endpoint>> {
+    match &adapter.spec.url {
+        Some(_) => Arc::new(Vec::new()),
+        None => state
+            .observed
+            .endpoints(WorkloadKind::Adapter, adapter.name())
+            .unwrap_or_default(),
+    }
+}
+
+fn target_uri(adapter: &Resource, endpoint: Option<&Endpoint>, query: Option<&str>) -> Option<Uri> {
+    let mut uri = match (&adapter.spec.url, endpoint) {
+        (Some(url), _) => url.clone(),
+        (None, Some(endpoint)) => format!("{}{}", endpoint.base_url, adapter.spec.endpoint_path()),
+        (None, None) => return None,
+    };
+    if let Some(query) = query.filter(|q| !q.is_empty()) {
+        uri.push(if uri.contains('?') { '&' } else { '?' });
+        uri.push_str(query);
+    }
+    uri.parse().ok()
+}
+
+/// The session's replica, if it still exists and is ready.
+fn session_target(
+    adapter: &Resource,
+    endpoints: &[Endpoint],
+    claims: &SessionClaims,
+    query: Option<&str>,
+) -> Option<Target> {
+    if adapter.spec.url.is_some() {
+        return (claims.replica == 0)
+            .then(|| target_uri(adapter, None, query).map(|uri| Target { instance: 0, uri }))?;
+    }
+    let endpoint = endpoints
+        .iter()
+        .find(|e| e.instance == claims.replica && e.ready)?;
+    Some(Target {
+        instance: endpoint.instance,
+        uri: target_uri(adapter, Some(endpoint), query)?,
+    })
+}
+
+/// A ready replica in turn, skipping `except`.
+fn pick_ready(
+    state: &AppState,
+    adapter: &Resource,
+    endpoints: &[Endpoint],
+    except: Option<u32>,
+    query: Option<&str>,
+) -> Option<Target> {
+    if adapter.spec.url.is_some() {
+        return match except {
+            Some(_) => None,
+            None => target_uri(adapter, None, query).map(|uri| Target { instance: 0, uri }),
+        };
+    }
+    let eligible = |e: &&Endpoint| e.ready && Some(e.instance) != except;
+    let count = endpoints.iter().filter(eligible).count();
+    if count == 0 {
+        return None;
+    }
+    let n = state.proxy.next.fetch_add(1, Ordering::Relaxed) % count;
+    let endpoint = endpoints.iter().filter(eligible).nth(n)?;
+    Some(Target {
+        instance: endpoint.instance,
+        uri: target_uri(adapter, Some(endpoint), query)?,
+    })
+}
+
+fn preflight(state: &AppState, request: &Request) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    if state.proxy.cors {
+        let h = response.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
+        );
+        let asked = request
+            .headers()
+            .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+            .cloned()
+            .unwrap_or(HeaderValue::from_static(
+                "content-type, authorization, mcp-session-id, mcp-protocol-version, mcp-method, mcp-name, last-event-id",
+            ));
+        h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, asked);
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+    }
+    response
+}
+
+fn session_not_found(id: Option<serde_json::Value>) -> Response {
+    jsonrpc_error(
+        StatusCode::NOT_FOUND,
+        code::NOT_FOUND,
+        "Session not found: initialize a new session",
+        id,
+    )
+}
+
+fn no_ready_replica(name: &str, id: Option<serde_json::Value>) -> Response {
+    let mut response = jsonrpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        code::UNAVAILABLE,
+        &format!("adapter \"{name}\" has no ready replica yet; see GET /adapters/{name}/status"),
+        id,
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+    response
+}
+
+fn too_large(limit: u64, id: Option<serde_json::Value>) -> Response {
+    jsonrpc_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        code::TOO_LARGE,
+        &format!("the request body is larger than {limit} bytes (proxy.max_body_bytes)"),
+        id,
+    )
+}
+
+fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+fn is_length_limit_in(err: &hyper_util::client::legacy::Error) -> bool {
+    std::error::Error::source(err).is_some_and(is_length_limit)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn nonce() -> [u8; 12] {
+    let mut nonce = [0u8; 12];
+    if getrandom::fill(&mut nonce).is_err() {
+        // Never reuse a nonce under one key: fall back to a counter mixed with the clock.
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed) as u64;
+        nonce[..8].copy_from_slice(&n.to_be_bytes());
+        nonce[8..].copy_from_slice(&(unix_now() as u32).to_be_bytes());
+    }
+    nonce
+}
