@@ -1,12 +1,29 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): everything a new user needs, then the whole suite.
+# The test command (README, .ci/run): installs what the tests need, then runs the whole suite.
+# - Python venvs with the official MCP SDK, both majors (.venv-mcp1: mcp<2, .venv-mcp2: mcp>=2),
+#   for the interop tests; created once, from PyPI.
+# - the sample servers as local binaries (proxy tests run them as plain processes) and as Docker
+#   images (Docker tests deploy them).
 # Tests that need Docker skip with a reason when no engine answers, and fail instead when
 # MCP_GATEWAY_REQUIRE_DOCKER=1 (CI sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+venv() { # venv DIR REQUIREMENT
+  if [ ! -x "$1/bin/python" ] || ! "$1/bin/python" -c 'import mcp' 2>/dev/null; then
+    echo "creating $1 ($2)"
+    rm -rf "$1"
+    python3 -m venv "$1"
+    "$1/bin/pip" install --quiet --disable-pip-version-check "$2"
+  fi
+}
+venv .venv-mcp1 'mcp>=1.30,<2'
+venv .venv-mcp2 'mcp>=2.3,<3'
+export MCP_GATEWAY_REQUIRE_INTEROP=1
+
+cargo build --locked -p mcp-example -p tool-example
+
 if docker info >/dev/null 2>&1; then
-  # The sample server images the Docker tests deploy (built from local files, FROM scratch).
   scripts/build-images.sh --if-missing
 elif [ "${MCP_GATEWAY_REQUIRE_DOCKER:-0}" = "1" ]; then
   echo "MCP_GATEWAY_REQUIRE_DOCKER=1 but no Docker engine answers (docker info failed)" >&2

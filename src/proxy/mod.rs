@@ -23,7 +23,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::Response;
 use axum::routing::MethodFilter;
-use axum::routing::{MethodRouter, on};
+use axum::routing::on;
 use bytes::Bytes;
 use http::{HeaderValue, Method, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Limited};
@@ -69,17 +69,7 @@ impl Proxy {
 /// The routes of the data plane, documented in /openapi.json.
 pub fn routes() -> Vec<Route> {
     let path = "/adapters/{name}/mcp".to_string();
-    let handler = || -> MethodRouter<AppState> {
-        on(
-            MethodFilter::POST
-                .or(MethodFilter::GET)
-                .or(MethodFilter::DELETE)
-                .or(MethodFilter::OPTIONS),
-            handle,
-        )
-    };
     let describe = |method: HttpMethod, id: &str, summary: &str| Route {
-        method,
         path: path.clone(),
         operation: operation(id, summary, "data plane")
             .parameter(path_param("name", "The adapter's name"))
@@ -118,7 +108,16 @@ pub fn routes() -> Vec<Route> {
                 utoipa::openapi::Response::new("No ready replica (Retry-After)"),
             )
             .build(),
-        handler: handler(),
+        handler: {
+            let filter = match method {
+                HttpMethod::Post => MethodFilter::POST,
+                HttpMethod::Get => MethodFilter::GET,
+                HttpMethod::Delete => MethodFilter::DELETE,
+                _ => MethodFilter::OPTIONS,
+            };
+            on(filter, handle)
+        },
+        method,
     };
     vec![
         describe(
@@ -227,18 +226,6 @@ async fn proxy(
     }
 
     let (parts, incoming) = request.into_parts();
-    let session = match parts.headers.get(&MCP_SESSION_ID) {
-        None => None,
-        Some(token) => match token
-            .to_str()
-            .ok()
-            .and_then(|t| state.proxy.keys.open(t))
-            .filter(|c| c.adapter == name && c.user == caller.user_id)
-        {
-            Some(claims) => Some(claims),
-            None => return session_not_found(None),
-        },
-    };
 
     // Small bodies with a declared length are read whole: the JSON-RPC id can then be echoed in
     // errors and a request without a session can be retried on another replica. Others stream.
@@ -270,6 +257,19 @@ async fn proxy(
         None => (None, Some(Body::new(Limited::new(incoming, limit)))),
     };
     let id = || buffered.as_deref().and_then(request_id);
+
+    let session = match parts.headers.get(&MCP_SESSION_ID) {
+        None => None,
+        Some(token) => match token
+            .to_str()
+            .ok()
+            .and_then(|t| state.proxy.keys.open(t))
+            .filter(|c| c.adapter == name && c.user == caller.user_id)
+        {
+            Some(claims) => Some(claims),
+            None => return session_not_found(id()),
+        },
+    };
 
     let endpoints = endpoints_of(state, &adapter);
     let mut target = match &session {

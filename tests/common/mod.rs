@@ -1,6 +1,8 @@
 //! Test harness: starts the real `mcp-gateway` binary on an ephemeral port.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod upstream;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,13 +34,19 @@ impl Gateway {
         Self::start_with(&config_path, &[])
     }
 
-    /// Starts `serve --config path` plus extra arguments, waiting for the listening line.
+    /// Starts `serve --config path` on an ephemeral port, waiting for the listening line.
     pub fn start_with(config_path: &Path, extra_args: &[&str]) -> Gateway {
+        Self::start_on(config_path, "127.0.0.1:0", extra_args)
+    }
+
+    /// Starts `serve --config path --listen addr` (a fixed address lets a test restart the
+    /// gateway where its clients expect it).
+    pub fn start_on(config_path: &Path, listen: &str, extra_args: &[&str]) -> Gateway {
         let mut command = Command::new(BIN);
         command
             .args(["serve", "--config"])
             .arg(config_path)
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(extra_args)
             .env(
                 "RUST_LOG",

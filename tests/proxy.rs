@@ -1,0 +1,554 @@
+//! The data plane against real upstreams run as local processes (`url` adapters, no Docker):
+//! the rmcp sample server and a Python FastMCP server, driven by raw HTTP, the rmcp client and
+//! both majors of the official Python SDK.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::upstream::{self, free_port};
+use common::{Gateway, client, closed_port, config_none};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const ACCEPT: &str = "application/json, text/event-stream";
+
+/// A raw JSON-RPC exchange: status, headers and every JSON-RPC message in the body (JSON or SSE).
+struct Exchange {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    messages: Vec<Value>,
+}
+
+impl Exchange {
+    fn session(&self) -> Option<String> {
+        self.headers
+            .get("mcp-session-id")
+            .map(|v| v.to_str().expect("ascii").to_string())
+    }
+
+    /// The message answering request `id`.
+    fn response(&self, id: i64) -> &Value {
+        self.messages
+            .iter()
+            .find(|m| m["id"] == json!(id))
+            .unwrap_or_else(|| panic!("no response with id {id} in {:?}", self.messages))
+    }
+}
+
+fn parse_messages(content_type: &str, body: &str) -> Vec<Value> {
+    if content_type.starts_with("text/event-stream") {
+        body.lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(str::trim)
+            .filter(|data| !data.is_empty())
+            .filter_map(|data| serde_json::from_str(data).ok())
+            .collect()
+    } else {
+        serde_json::from_str(body)
+            .map(|v| vec![v])
+            .unwrap_or_default()
+    }
+}
+
+async fn rpc(
+    http: &reqwest::Client,
+    url: &str,
+    session: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Value,
+) -> Exchange {
+    let mut request = http
+        .post(url)
+        .header("accept", ACCEPT)
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", "2025-11-25");
+    if let Some(session) = session {
+        request = request.header("mcp-session-id", session);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.json(&body).send().await.expect("send");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = response.text().await.expect("body");
+    Exchange {
+        status,
+        headers,
+        messages: parse_messages(&content_type, &text),
+    }
+}
+
+fn initialize_body() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "raw-test", "version": "1"}}})
+}
+
+/// initialize + notifications/initialized; returns the gateway's session token.
+async fn open_session(http: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> String {
+    let init = rpc(http, url, None, headers, initialize_body()).await;
+    assert_eq!(init.status, StatusCode::OK, "{:?}", init.messages);
+    let token = init.session().expect("a session token");
+    let note = rpc(
+        http,
+        url,
+        Some(&token),
+        headers,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    assert_eq!(note.status, StatusCode::ACCEPTED);
+    token
+}
+
+async fn call_add(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    id: i64,
+) -> Exchange {
+    rpc(
+        http,
+        url,
+        Some(token),
+        headers,
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": "add", "arguments": {"a": 2, "b": 3}}}),
+    )
+    .await
+}
+
+fn result_text(message: &Value) -> String {
+    message["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text result in {message}"))
+        .to_string()
+}
+
+async fn create_url_adapter(
+    http: &reqwest::Client,
+    gw: &Gateway,
+    name: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+) {
+    let mut request = http.post(gw.url("/adapters"));
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = request
+        .json(&json!({"name": name, "url": url, "requiredRoles": ["team"]}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn sessions_are_sealed_survive_restarts_and_refuse_tampering() {
+    let (_upstream, upstream_url) = upstream::mcp_example(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = dir.path().join("config.toml");
+    std::fs::write(&config_path, config_none(dir.path(), "none", "")).expect("config");
+    let listen = format!("127.0.0.1:{}", free_port());
+    let gw = Gateway::start_on(&config_path, &listen, &[]);
+    let http = client();
+    create_url_adapter(&http, &gw, "rmcp", &upstream_url, &[]).await;
+    create_url_adapter(&http, &gw, "other", &upstream_url, &[]).await;
+    let url = gw.url("/adapters/rmcp/mcp");
+
+    let token = open_session(&http, &url, &[]).await;
+    // The client sees the gateway's sealed token, not rmcp's UUID.
+    assert!(
+        token.len() > 60 && token.bytes().all(|b| (0x21..=0x7e).contains(&b)),
+        "{token}"
+    );
+    let call = call_add(&http, &url, &token, &[], 2).await;
+    assert_eq!(call.status, StatusCode::OK);
+    assert_eq!(result_text(call.response(2)), "5");
+
+    // Restart the gateway between two calls of one session: it continues, no re-initialise.
+    drop(gw);
+    let gw = Gateway::start_on(&config_path, &listen, &[]);
+    // A new client: the old one's pooled connection died with the old process.
+    let http = client();
+    let call = call_add(&http, &url, &token, &[], 3).await;
+    assert_eq!(call.status, StatusCode::OK, "{:?}", call.messages);
+    assert_eq!(result_text(call.response(3)), "5");
+
+    // A tampered token, or one minted for another adapter: 404 with a JSON-RPC error.
+    let mut tampered = token.clone().into_bytes();
+    let middle = tampered.len() / 2;
+    tampered[middle] = if tampered[middle] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).expect("ascii");
+    for (target, bad) in [
+        (url.clone(), tampered.as_str()),
+        (gw.url("/adapters/other/mcp"), token.as_str()),
+    ] {
+        let denied = call_add(&http, &target, bad, &[], 4).await;
+        assert_eq!(denied.status, StatusCode::NOT_FOUND);
+        assert!(
+            denied.messages[0]["error"]["code"].is_i64(),
+            "{:?}",
+            denied.messages
+        );
+        assert_eq!(
+            denied.messages[0]["id"],
+            json!(4),
+            "the request id is echoed"
+        );
+    }
+
+    // DELETE ends the session with 204 (rmcp answers 202, which Python 1.x clients reject).
+    let deleted = http
+        .delete(&url)
+        .header("mcp-session-id", &token)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let gone = call_add(&http, &url, &token, &[], 5).await;
+    assert_eq!(
+        gone.status,
+        StatusCode::NOT_FOUND,
+        "the upstream's 404 reaches the client"
+    );
+
+    // Re-initialising gives a working new session.
+    let fresh = open_session(&http, &url, &[]).await;
+    assert_ne!(fresh, token);
+    let call = call_add(&http, &url, &fresh, &[], 6).await;
+    assert_eq!(result_text(call.response(6)), "5");
+}
+
+#[tokio::test]
+async fn another_users_token_is_not_a_session() {
+    let (_upstream, upstream_url) = upstream::mcp_example(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &config_none(dir.path(), "dev", ""));
+    let http = client();
+    let alice = [("x-dev-userid", "alice"), ("x-dev-roles", "team")];
+    let bob = [("x-dev-userid", "bob"), ("x-dev-roles", "team")];
+    create_url_adapter(&http, &gw, "shared", &upstream_url, &alice).await;
+    let url = gw.url("/adapters/shared/mcp");
+    let token = open_session(&http, &url, &alice).await;
+    let stolen = call_add(&http, &url, &token, &bob, 2).await;
+    assert_eq!(stolen.status, StatusCode::NOT_FOUND);
+    let own = call_add(&http, &url, &token, &alice, 3).await;
+    assert_eq!(result_text(own.response(3)), "5");
+    // A user without read permission is refused before any session handling.
+    let outsider = [("x-dev-userid", "eve"), ("x-dev-roles", "")];
+    let refused = rpc(&http, &url, None, &outsider, initialize_body()).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn progress_events_stream_as_they_are_sent() {
+    let (_upstream, upstream_url) = upstream::mcp_example(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &config_none(dir.path(), "none", ""));
+    let http = client();
+    create_url_adapter(&http, &gw, "slow", &upstream_url, &[]).await;
+    let url = gw.url("/adapters/slow/mcp");
+    let token = open_session(&http, &url, &[]).await;
+
+    let steps = 4;
+    let delay_ms = 400;
+    let response = http
+        .post(&url)
+        .header("accept", ACCEPT)
+        .header("mcp-session-id", &token)
+        .header("mcp-protocol-version", "2025-11-25")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": {
+            "name": "slow", "arguments": {"steps": steps, "delayMs": delay_ms},
+            "_meta": {"progressToken": "p1"}}}),
+        )
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    assert_eq!(response.headers()["cache-control"], "no-cache");
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
+    let started = Instant::now();
+    let mut stream = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut progress_at = Vec::new();
+    let mut result_at = None;
+    while let Some(chunk) = stream.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            for message in parse_messages("text/event-stream", &event) {
+                if message["method"] == "notifications/progress" {
+                    progress_at.push(started.elapsed());
+                } else if message["id"] == json!(9) {
+                    result_at = Some(started.elapsed());
+                }
+            }
+        }
+        if result_at.is_some() {
+            break;
+        }
+    }
+    let result_at = result_at.expect("the result arrived");
+    assert_eq!(progress_at.len(), steps, "every progress event arrived");
+    // Buffered, all events would arrive together at the end. Streamed, the first one arrives
+    // while the tool still has (steps - 1) delays to go.
+    let lead = result_at - progress_at[0];
+    assert!(
+        lead >= Duration::from_millis(delay_ms * (steps as u64 - 1) / 2),
+        "first progress only {lead:?} before the result: events were buffered ({progress_at:?}, {result_at:?})"
+    );
+}
+
+#[tokio::test]
+async fn rmcp_client_through_the_gateway() {
+    use rmcp::ServiceExt;
+    use rmcp::model::CallToolRequestParams;
+    use rmcp::transport::StreamableHttpClientTransport;
+
+    let (_upstream, upstream_url) = upstream::mcp_example(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &config_none(dir.path(), "none", ""));
+    let http = client();
+    create_url_adapter(&http, &gw, "rmcp", &upstream_url, &[]).await;
+
+    let transport = StreamableHttpClientTransport::from_uri(gw.url("/adapters/rmcp/mcp"));
+    let client = ().serve(transport).await.expect("rmcp client connects");
+    let tools = client.list_all_tools().await.expect("list tools");
+    let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
+    for expected in ["add", "echo", "slow", "whoami", "env"] {
+        assert!(names.contains(&expected.to_string()), "{names:?}");
+    }
+    let mut args = serde_json::Map::new();
+    args.insert("a".into(), json!(20));
+    args.insert("b".into(), json!(22));
+    let result = client
+        .call_tool(CallToolRequestParams::new("add").with_arguments(args))
+        .await
+        .expect("call add");
+    let text = serde_json::to_value(&result.content)
+        .expect("content")
+        .to_string();
+    assert!(text.contains("42"), "{text}");
+    client.cancel().await.expect("close");
+}
+
+#[tokio::test]
+async fn python_sdk_clients_both_majors_and_both_upstreams() {
+    let Some((_fastmcp, fastmcp_url)) = upstream::fastmcp() else {
+        return;
+    };
+    let (_rmcp, rmcp_url) = upstream::mcp_example(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &config_none(dir.path(), "none", ""));
+    let http = client();
+    create_url_adapter(&http, &gw, "python", &fastmcp_url, &[]).await;
+    create_url_adapter(&http, &gw, "rust", &rmcp_url, &[]).await;
+    let add = [("add", json!({"a": 2, "b": 3}))];
+
+    // FastMCP (mcp 1.30) upstream: the 1.x client and the 2.x client (which falls back to the
+    // initialize handshake against it).
+    let python = gw.url("/adapters/python/mcp");
+    for (major, mode) in [(1, "auto"), (2, "auto"), (2, "legacy")] {
+        let out = upstream::python_client(major, &python, mode, &add)
+            .await
+            .expect("venv");
+        assert_eq!(out["results"][0]["text"], "5", "{major}.x {mode}: {out}");
+        assert!(
+            out["tools"]
+                .as_array()
+                .expect("tools")
+                .contains(&json!("add")),
+            "{out}"
+        );
+        assert!(
+            out["protocol"]
+                .as_str()
+                .expect("protocol")
+                .starts_with("2025"),
+            "{out}"
+        );
+    }
+
+    // rmcp upstream: the 2.x client in auto mode negotiates 2026-07-28 and works statelessly;
+    // the 1.x client uses a 2025 session.
+    let rust = gw.url("/adapters/rust/mcp");
+    let modern = upstream::python_client(2, &rust, "auto", &add)
+        .await
+        .expect("venv");
+    assert_eq!(modern["protocol"], "2026-07-28", "{modern}");
+    assert_eq!(modern["results"][0]["text"], "5", "{modern}");
+    let legacy = upstream::python_client(1, &rust, "auto", &add)
+        .await
+        .expect("venv");
+    assert_eq!(legacy["results"][0]["text"], "5", "{legacy}");
+}
+
+#[tokio::test]
+async fn data_plane_errors() {
+    let (_upstream, upstream_url) = upstream::mcp_example(&[]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(
+        dir.path(),
+        &config_none(dir.path(), "none", "[proxy]\nmax_body_bytes = 1000\n"),
+    );
+    let http = client();
+    create_url_adapter(&http, &gw, "ok", &upstream_url, &[]).await;
+    let dead = format!("http://127.0.0.1:{}/mcp", closed_port());
+    create_url_adapter(&http, &gw, "dead", &dead, &[]).await;
+
+    // Unknown adapter.
+    let unknown = rpc(
+        &http,
+        &gw.url("/adapters/nope/mcp"),
+        None,
+        &[],
+        initialize_body(),
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    // Upstream refuses: 502 with the request id echoed.
+    let refused = rpc(
+        &http,
+        &gw.url("/adapters/dead/mcp"),
+        None,
+        &[],
+        initialize_body(),
+    )
+    .await;
+    assert_eq!(refused.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(refused.messages[0]["id"], json!(1));
+    // Too large: 413, whether the length is declared or not.
+    let big = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                     "params": {"name": "echo", "arguments": {"message": "x".repeat(2000)}}});
+    let too_large = rpc(&http, &gw.url("/adapters/ok/mcp"), None, &[], big.clone()).await;
+    assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
+    let chunks =
+        futures_util::stream::iter(vec![Ok::<_, std::io::Error>(big.to_string().into_bytes())]);
+    let streamed = http
+        .post(gw.url("/adapters/ok/mcp"))
+        .header("accept", ACCEPT)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(streamed.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A foreign browser Origin is refused; a localhost one passes.
+    let evil = rpc(
+        &http,
+        &gw.url("/adapters/ok/mcp"),
+        None,
+        &[("origin", "https://evil.example")],
+        initialize_body(),
+    )
+    .await;
+    assert_eq!(evil.status, StatusCode::FORBIDDEN);
+    let local = rpc(
+        &http,
+        &gw.url("/adapters/ok/mcp"),
+        None,
+        &[("origin", "http://localhost:6274")],
+        initialize_body(),
+    )
+    .await;
+    assert_eq!(local.status, StatusCode::OK);
+}
+
+/// Header hygiene end to end, against an upstream that echoes what it received.
+#[tokio::test]
+async fn upstream_sees_clean_headers_and_client_sees_clean_responses() {
+    use axum::http::HeaderMap;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(|headers: HeaderMap| async move {
+            let seen: serde_json::Map<String, Value> = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), json!(v.to_str().unwrap_or(""))))
+                .collect();
+            (
+                [
+                    ("set-cookie", "tracking=1"),
+                    ("mcp-session-id", "upstream-session_1"),
+                    ("x-upstream", "yes"),
+                ],
+                axum::Json(json!({"jsonrpc": "2.0", "id": 1, "result": seen})),
+            )
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &config_none(dir.path(), "dev", ""));
+    let http = client();
+    let alice = [("x-dev-userid", "alice"), ("x-dev-roles", "team,ops")];
+    create_url_adapter(&http, &gw, "echo", &format!("{upstream}/mcp"), &alice).await;
+    let exchange = rpc(
+        &http,
+        &gw.url("/adapters/echo/mcp"),
+        None,
+        &[
+            ("x-dev-userid", "alice"),
+            ("x-dev-roles", "team,ops"),
+            ("authorization", "Bearer client-secret"),
+            ("cookie", "session=abc"),
+            ("x-mcp-userid", "mallory"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "add"),
+            ("mcp-param-city", "Paris"),
+        ],
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "add"}}),
+    )
+    .await;
+    assert_eq!(exchange.status, StatusCode::OK);
+    let seen = &exchange.messages[0]["result"];
+    assert_eq!(seen["host"], upstream.trim_start_matches("http://"));
+    assert_eq!(seen["x-mcp-userid"], "alice");
+    assert_eq!(seen["x-mcp-roles"], "team,ops");
+    assert!(
+        seen["forwarded"]
+            .as_str()
+            .expect("forwarded")
+            .starts_with("for=\"127.0.0.1:"),
+        "{seen}"
+    );
+    for passed in [
+        "mcp-method",
+        "mcp-name",
+        "mcp-param-city",
+        "mcp-protocol-version",
+    ] {
+        assert!(
+            seen[passed].is_string(),
+            "{passed} missing upstream: {seen}"
+        );
+    }
+    for dropped in ["authorization", "cookie", "x-dev-userid", "x-dev-roles"] {
+        assert!(
+            seen[dropped].is_null(),
+            "{dropped} reached the upstream: {seen}"
+        );
+    }
+    // Responses: no cookies; the upstream's odd-but-legal session id comes back sealed.
+    assert!(exchange.headers.get("set-cookie").is_none());
+    assert_eq!(exchange.headers["x-upstream"], "yes");
+    let token = exchange.session().expect("sealed token");
+    assert_ne!(token, "upstream-session_1");
+}
