@@ -31,6 +31,8 @@ pub struct Config {
     #[serde(default)]
     pub proxy: ProxyConfig,
     #[serde(default)]
+    pub router: RouterConfig,
+    #[serde(default)]
     adapters: Vec<toml::Spanned<toml::Table>>,
     #[serde(default)]
     tools: Vec<toml::Spanned<toml::Table>>,
@@ -227,6 +229,25 @@ impl Default for ProxyConfig {
             allowed_origins: Vec::new(),
             cors: false,
             session_keys: Vec::new(),
+        }
+    }
+}
+
+/// The tool router (`/mcp`).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouterConfig {
+    /// Tools per `tools/list` page.
+    pub page_size: usize,
+    /// How long a tool server may take to answer a `tools/call`.
+    pub call_timeout_secs: u64,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            page_size: 100,
+            call_timeout_secs: 60,
         }
     }
 }
@@ -436,6 +457,12 @@ fn check_values(config: &Config, text: &str, origin: &str) -> Result<(), ConfigE
                 ),
             );
         }
+    }
+    if config.router.page_size == 0 || config.router.page_size > 10_000 {
+        fail("page_size", "must be from 1 to 10000".into());
+    }
+    if config.router.call_timeout_secs == 0 {
+        fail("call_timeout_secs", "must be at least 1".into());
     }
     let mut ids = std::collections::HashSet::new();
     for key in &proxy.session_keys {
