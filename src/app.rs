@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use axum::serve::ListenerExt;
 use http::request::Parts;
 use mcp_gateway_runtimes::Runtime;
 use mcp_gateway_runtimes::none::NoneRuntime;
@@ -37,6 +38,8 @@ pub struct Shared {
     pub auth: Authenticator,
     pub http: HttpClient,
     pub proxy: Proxy,
+    /// The tool router, `/mcp`.
+    pub router: crate::router::ToolRouter,
 }
 
 impl std::ops::Deref for AppState {
@@ -58,15 +61,14 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        state
-            .auth
-            .authenticate(&parts.headers)
-            .map_err(|AuthError::Unauthenticated { reason }| {
+        state.auth.authenticate(&parts.headers).await.map_err(
+            |AuthError::Unauthenticated { reason }| {
                 tracing::info!(path = %parts.uri.path(), %reason, "unauthenticated request");
                 ApiError::Unauthenticated {
-                    challenge: "Bearer".into(),
+                    challenge: state.auth.challenge(parts.uri.path()),
                 }
-            })
+            },
+        )
     }
 }
 
@@ -164,14 +166,84 @@ async fn build_runtime(
     config: &LoadedConfig,
     gateway_id: &str,
 ) -> Result<Arc<dyn Runtime>, ServeError> {
-    let _ = gateway_id;
     match config.config.runtime.kind {
         RuntimeKind::None => Ok(Arc::new(NoneRuntime)),
-        other => Err(ServeError::runtime(format!(
-            "runtime.kind = \"{}\" is not available in this build yet; use runtime.kind = \"none\" \
-             with url resources",
-            other.as_str()
-        ))),
+        #[cfg(feature = "docker")]
+        RuntimeKind::Docker => {
+            use mcp_gateway_runtimes::docker::{DockerOptions, DockerRuntime, Limits, Reach};
+            let docker = &config.config.runtime.docker;
+            let options = DockerOptions {
+                host: docker.host.clone(),
+                network: docker.network.clone(),
+                gateway_id: gateway_id.to_string(),
+                image_registry: config.config.runtime.image_registry.clone(),
+                reach: match docker.reach {
+                    crate::config::DockerReach::Published => Reach::Published,
+                    crate::config::DockerReach::Container => Reach::Container,
+                },
+                limits: Limits {
+                    memory_bytes: docker.memory.0,
+                    cpus: docker.cpus,
+                    pids: docker.pids_limit,
+                },
+                ready_timeout: Duration::from_secs(docker.ready_timeout_secs),
+            };
+            // The error already says what to do (start Docker, set the host, or use "none").
+            let runtime = DockerRuntime::connect(options)
+                .await
+                .map_err(|err| ServeError::runtime(err.to_string()))?;
+            Ok(Arc::new(runtime))
+        }
+        #[cfg(feature = "kubernetes")]
+        RuntimeKind::Kubernetes => {
+            use mcp_gateway_runtimes::kubernetes::{
+                KubernetesOptions, KubernetesRuntime, PodSettings, Reach, Resources,
+            };
+            let k8s = &config.config.runtime.kubernetes;
+            let text = |value: &str| (!value.is_empty()).then(|| value.to_string());
+            let options = KubernetesOptions {
+                kubeconfig: k8s.kubeconfig.as_ref().map(|path| config.base_dir.join(path)),
+                context: k8s.context.clone(),
+                namespace: k8s.namespace.clone(),
+                gateway_id: gateway_id.to_string(),
+                reach: match k8s.endpoints {
+                    crate::config::KubernetesEndpoints::Dns => Reach::Dns {
+                        cluster_domain: k8s.cluster_domain.clone(),
+                    },
+                    crate::config::KubernetesEndpoints::PodIp => Reach::PodIp,
+                },
+                pods: PodSettings {
+                    service_account: text(&k8s.service_account),
+                    workload_identity_service_account: k8s
+                        .workload_identity_service_account
+                        .clone(),
+                    image_pull_policy: k8s.image_pull_policy.as_str().to_string(),
+                    resources: Resources {
+                        cpu_request: text(&k8s.cpu_request),
+                        cpu_limit: text(&k8s.cpu_limit),
+                        memory_request: text(&k8s.memory_request),
+                        memory_limit: text(&k8s.memory_limit),
+                        ephemeral_storage_limit: text(&k8s.ephemeral_storage_limit),
+                    },
+                    run_as_user: k8s.run_as_user,
+                },
+            };
+            // The error already says what to do (kubeconfig, context, namespace, RBAC).
+            let runtime = KubernetesRuntime::connect(options)
+                .await
+                .map_err(|err| ServeError::runtime(err.to_string()))?;
+            Ok(Arc::new(runtime))
+        }
+        // Reached only in builds without the docker or kubernetes feature.
+        #[allow(unreachable_patterns)]
+        other => {
+            let _ = gateway_id;
+            Err(ServeError::runtime(format!(
+                "runtime.kind = \"{}\" is not available in this build yet; use runtime.kind = \"none\" \
+                 with url resources",
+                other.as_str()
+            )))
+        }
     }
 }
 
@@ -205,11 +277,6 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
     }
     let listen = config.config.server.listen;
     check_listen_rules(&config, listen).map_err(ServeError::config)?;
-    if config.config.auth.mode == AuthMode::Jwt {
-        return Err(ServeError::config(
-            "auth.mode = \"jwt\" is not available in this build yet; use \"none\" or \"dev\" on loopback",
-        ));
-    }
 
     let store_path = config.store_path();
     let store = tokio::task::spawn_blocking(move || Store::open(&store_path))
@@ -271,27 +338,47 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
     let keys = session_keys(&config, &store).await?;
     let proxy = Proxy::new(&config.config.proxy, keys, &config.public_url());
     let connect_timeout = Duration::from_millis(config.config.proxy.connect_timeout_ms);
+    let http = http_client::build(connect_timeout);
+    let auth = Authenticator::from_config(&config, http.clone())
+        .await
+        .map_err(|err| ServeError::config(format!("auth: {err}")))?;
+    let router =
+        crate::router::ToolRouter::new(&config, store.clone(), observed.clone(), http.clone());
+    let router_task = tokio::spawn(router.clone().run());
     let state = AppState(Arc::new(Shared {
+        router: router.clone(),
         proxy,
-        auth: Authenticator::new(&config.config.auth),
+        auth,
         config,
         store,
         runtime,
         observed,
-        http: http_client::build(connect_timeout),
+        http,
     }));
     let app = crate::api::router(state);
 
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("mcp-gateway listening on http://{local}");
     tracing::info!(%local, "listening");
+    // No Nagle: SSE frames and small JSON answers must leave at once, not wait for the client's
+    // delayed ACK (a 40 ms stall per response otherwise).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(%err, "cannot set TCP_NODELAY");
+        }
+    });
     let result = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Open /mcp streams would otherwise hold graceful shutdown forever.
+        router.shutdown();
+    })
     .await;
     reconcile.abort();
+    router_task.abort();
     result.map_err(|err| ServeError::runtime(format!("server failed: {err}")))
 }
 

@@ -122,6 +122,16 @@ pub struct DockerConfig {
     pub host: Option<String>,
     /// The user-defined network every replica joins.
     pub network: String,
+    /// How the gateway reaches replicas.
+    pub reach: DockerReach,
+    /// Memory limit of each replica container (`512m`); 0 means none.
+    pub memory: MemorySize,
+    /// CPU limit of each replica container, in CPUs; 0 means none.
+    pub cpus: f64,
+    /// Process limit of each replica container; 0 means none.
+    pub pids_limit: u32,
+    /// Seconds a new replica gets to accept connections before its deploy counts as failed.
+    pub ready_timeout_secs: u64,
 }
 
 impl Default for DockerConfig {
@@ -129,23 +139,80 @@ impl Default for DockerConfig {
         Self {
             host: None,
             network: "mcp-gateway".into(),
+            reach: DockerReach::Published,
+            memory: MemorySize(512 * 1024 * 1024),
+            cpus: 1.0,
+            pids_limit: 256,
+            ready_timeout_secs: 60,
         }
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct KubernetesConfig {
-    pub namespace: String,
+/// `runtime.docker.reach`.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DockerReach {
+    /// An ephemeral port on 127.0.0.1 per replica (works with Docker Desktop).
+    #[default]
+    Published,
+    /// The container's address on the network (for a gateway running on that network).
+    Container,
 }
 
-impl Default for KubernetesConfig {
-    fn default() -> Self {
-        Self {
-            namespace: "adapter".into(),
-        }
+/// A byte count written like Docker's `--memory`: `512m`, `1g`, `1.5g`, `268435456`.
+///
+/// Parsed while the file is read, so a bad value is reported with its line like any other.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String")]
+pub struct MemorySize(pub u64);
+
+impl TryFrom<String> for MemorySize {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        parse_memory(&text).map(MemorySize)
     }
 }
+
+/// Parses `512m`-style sizes (suffixes b, k, m, g, t, powers of 1024, optionally written `kb`,
+/// `MiB`...). `0` means no limit; anything else must be at least Docker's minimum of 6 MiB.
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let problem = || {
+        format!(
+            "runtime.docker.memory {text:?} is not a size; write a number with an optional unit, \
+             like \"512m\" or \"1g\" (\"0\" for no limit)"
+        )
+    };
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: f64 = number.parse().map_err(|_| problem())?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(problem()),
+    };
+    let bytes = (number * (1u64 << shift) as f64).round();
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 {
+        return Err(problem());
+    }
+    let bytes = bytes as u64;
+    if bytes != 0 && bytes < 6 * 1024 * 1024 {
+        return Err(format!(
+            "runtime.docker.memory {text:?} is below Docker's minimum of 6m; use at least \"6m\" \
+             (\"0\" for no limit)"
+        ));
+    }
+    Ok(bytes)
+}
+
+mod kubernetes;
+pub use kubernetes::{ImagePullPolicy, KubernetesConfig, KubernetesEndpoints};
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -188,15 +255,52 @@ impl Default for AuthConfig {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct JwtConfig {
+    /// The token issuer (`iss`), also the authorization server in OAuth metadata. Keys come from
+    /// its OIDC discovery document unless `jwks_url` or `jwks_file` is given.
     pub issuer: Option<String>,
-    pub audience: Option<String>,
+    /// Accepted `aud` values. Default: `server.public_url` and any URL under it (MCP clients ask
+    /// for tokens whose resource is the endpoint URL).
+    pub audience: Vec<String>,
     pub jwks_url: Option<String>,
+    /// A JWKS file, relative to the config file's directory.
     pub jwks_file: Option<PathBuf>,
+    /// The claim holding the user id; default `oid`, then `sub`.
     pub user_claim: Option<String>,
+    /// The claim holding roles (an array, or a space-separated string); default `roles`.
     pub roles_claim: Option<String>,
+    /// Accepted signature algorithms: asymmetric only.
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed for `exp` and `nbf`.
+    pub leeway_secs: u64,
+    /// Scopes announced in OAuth metadata and `WWW-Authenticate`.
+    pub scopes: Vec<String>,
+    /// Least time between two key refreshes triggered by unknown `kid`s.
+    pub refresh_min_interval_secs: u64,
+}
+
+/// The asymmetric JWS algorithms the gateway accepts (never `none`, never HMAC).
+pub const ASYMMETRIC_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
+impl Default for JwtConfig {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            audience: Vec::new(),
+            jwks_url: None,
+            jwks_file: None,
+            user_claim: None,
+            roles_claim: None,
+            algorithms: ASYMMETRIC_ALGORITHMS.iter().map(|a| a.to_string()).collect(),
+            leeway_secs: 60,
+            scopes: Vec::new(),
+            refresh_min_interval_secs: 30,
+        }
+    }
 }
 
 /// The data-plane proxy (`/adapters/{name}/mcp`).
@@ -432,11 +536,18 @@ fn check_values(config: &Config, text: &str, origin: &str) -> Result<(), ConfigE
             "must be a Docker network name of a-z, 0-9 and '-'".into(),
         );
     }
-    if validate::check_name(&config.runtime.kubernetes.namespace).is_err() {
+    let docker = &config.runtime.docker;
+    if !docker.cpus.is_finite() || docker.cpus < 0.0 {
         fail(
-            "namespace",
-            "must be a Kubernetes namespace name (a DNS label)".into(),
+            "cpus",
+            "must be a number of CPUs like 1.0 or 0.5 (0 for no limit)".into(),
         );
+    }
+    if docker.ready_timeout_secs == 0 {
+        fail("ready_timeout_secs", "must be at least 1 (seconds)".into());
+    }
+    for (key, message) in kubernetes::problems(&config.runtime.kubernetes) {
+        fail(key, message);
     }
     let proxy = &config.proxy;
     if proxy.max_body_bytes == 0 {
@@ -474,6 +585,43 @@ fn check_values(config: &Config, text: &str, origin: &str) -> Result<(), ConfigE
         }
         if let Err(rule) = key.bytes() {
             fail("session_keys", format!("key {}: {rule}", key.id));
+        }
+    }
+    if config.auth.mode == AuthMode::Jwt {
+        match &config.auth.jwt {
+            None => fail(
+                "mode",
+                "auth.mode = \"jwt\" needs an [auth.jwt] section with at least issuer (and jwks_url or jwks_file unless the issuer serves OIDC discovery)".into(),
+            ),
+            Some(jwt) => {
+                match &jwt.issuer {
+                    None => fail("issuer", "is required with auth.mode = \"jwt\" (the `iss` tokens must carry)".into()),
+                    Some(issuer) => {
+                        if let Err(rule) = validate::check_url(issuer) {
+                            fail("issuer", rule);
+                        }
+                    }
+                }
+                if let Some(url) = &jwt.jwks_url
+                    && let Err(rule) = validate::check_url(url)
+                {
+                    fail("jwks_url", rule);
+                }
+                if jwt.jwks_url.is_some() && jwt.jwks_file.is_some() {
+                    fail("jwks_file", "give jwks_url or jwks_file, not both".into());
+                }
+                if jwt.algorithms.is_empty() {
+                    fail("algorithms", "must name at least one algorithm".into());
+                }
+                for alg in &jwt.algorithms {
+                    if !ASYMMETRIC_ALGORITHMS.contains(&alg.as_str()) {
+                        fail(
+                            "algorithms",
+                            format!("\"{alg}\" is not accepted: only asymmetric algorithms ({})", ASYMMETRIC_ALGORITHMS.join(", ")),
+                        );
+                    }
+                }
+            }
         }
     }
     if config.auth.admin_role.trim().is_empty() {
@@ -685,5 +833,42 @@ url = "ftp://x"
         assert_eq!(snake_to_camel("image_name"), "imageName");
         assert_eq!(snake_to_camel("imageName"), "imageName");
         assert_eq!(camel_to_snake("replicaCount"), "replica_count");
+    }
+
+    #[test]
+    fn memory_sizes_parse_like_docker() {
+        assert_eq!(parse_memory("512m"), Ok(512 << 20));
+        assert_eq!(parse_memory("1g"), Ok(1 << 30));
+        assert_eq!(parse_memory("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_memory("64 MiB"), Ok(64 << 20));
+        assert_eq!(parse_memory("268435456"), Ok(268_435_456));
+        assert_eq!(parse_memory("0"), Ok(0));
+        for bad in ["", "lots", "12x", "-1m", "1..2m", "m"] {
+            let err = parse_memory(bad).unwrap_err();
+            assert!(err.contains("runtime.docker.memory"), "{bad}: {err}");
+        }
+        assert!(parse_memory("1m").unwrap_err().contains("minimum of 6m"));
+    }
+
+    #[test]
+    fn docker_values_are_checked_with_their_line() {
+        let text = "[runtime.docker]\nreach = \"container\"\nmemory = \"1g\"\npids_limit = 0\n";
+        let docker = parse(text, "c.toml", PathBuf::from("."))
+            .expect("valid")
+            .config
+            .runtime
+            .docker;
+        assert_eq!(docker.reach, DockerReach::Container);
+        assert_eq!(docker.memory, MemorySize(1 << 30));
+        assert_eq!(docker.pids_limit, 0);
+
+        let problem = |text: &str| parse(text, "c.toml", PathBuf::from(".")).unwrap_err().0;
+        let err = problem("[runtime.docker]\nnetwork = \"x\"\nmemory = \"lots\"\n");
+        assert!(err.contains("line 3"), "{err}");
+        assert!(err.contains("runtime.docker.memory"), "{err}");
+        let err = problem("[runtime.docker]\ncpus = -1.0\n");
+        assert!(err.contains("line 2: cpus"), "{err}");
+        let err = problem("[runtime.docker]\nreach = \"bridge\"\n");
+        assert!(err.contains("line 2") && err.contains("bridge"), "{err}");
     }
 }

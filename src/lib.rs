@@ -5,6 +5,7 @@
 //! - [`store`]: SQLite, the source of truth, mirrored in memory for reads.
 //! - [`api`]: the HTTP routes and the OpenAPI document generated from them.
 //! - [`proxy`]: the data plane, `/adapters/{name}/mcp`, with sealed session tokens.
+//! - [`router`]: the tool router, `/mcp`, an MCP server over every registered tool.
 //! - [`auth`]: who is calling and what they may do.
 //! - [`reconciler`]: drives the [`mcp_gateway_runtimes::Runtime`] to match the store.
 //! - [`status`]: status and logs in words.
@@ -18,6 +19,7 @@ pub mod http_client;
 pub mod model;
 pub mod proxy;
 pub mod reconciler;
+pub mod router;
 pub mod status;
 pub mod store;
 pub mod validate;

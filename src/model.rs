@@ -138,11 +138,13 @@ impl ResourceSpec {
     pub fn image_reference(&self, registry: &str) -> Option<String> {
         let name = self.image_name.as_deref()?;
         let version = self.image_version.as_deref().unwrap_or("latest");
+        // A digest pins by content (`name@sha256:...`); anything else is a tag (`name:tag`).
+        let separator = if version.starts_with("sha256:") { '@' } else { ':' };
         let registry = registry.trim_end_matches('/');
         Some(if registry.is_empty() {
-            format!("{name}:{version}")
+            format!("{name}{separator}{version}")
         } else {
-            format!("{registry}/{name}:{version}")
+            format!("{registry}/{name}{separator}{version}")
         })
     }
 
@@ -246,4 +248,28 @@ pub struct StatusView {
     /// Deployment progress or the last error, in words (absent when healthy).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_references_use_at_for_digests() {
+        let mut spec: ResourceSpec = serde_json::from_value(serde_json::json!({
+            "name": "a", "imageName": "team/server", "imageVersion": "1.0", "replicaCount": 1
+        }))
+        .expect("spec");
+        assert_eq!(spec.image_reference("").as_deref(), Some("team/server:1.0"));
+        assert_eq!(
+            spec.image_reference("localhost:5000/").as_deref(),
+            Some("localhost:5000/team/server:1.0")
+        );
+        let digest = format!("sha256:{}", "a".repeat(64));
+        spec.image_version = Some(digest.clone());
+        assert_eq!(
+            spec.image_reference("").as_deref(),
+            Some(format!("team/server@{digest}").as_str())
+        );
+    }
 }

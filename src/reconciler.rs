@@ -214,7 +214,14 @@ pub async fn run(
     }
 }
 
-/// One workload's worker: apply, refresh endpoints, wait for a new spec or the interval.
+/// How often a worker refreshes endpoints between applies, so a replica that died stops
+/// receiving new sessions within seconds even with a long reconcile interval.
+const ENDPOINT_REFRESH: Duration = Duration::from_secs(2);
+
+/// One workload's worker: apply, then refresh endpoints until the interval passes or the spec
+/// changes. A spec change also cancels an apply in progress (a broken spec can take the whole
+/// ready timeout to fail; a PUT that fixes it must not wait for that). Runtimes tolerate a
+/// cancelled apply: the next pass converges whatever it left.
 async fn work(
     runtime: Arc<dyn Runtime>,
     observed: Arc<Observed>,
@@ -227,24 +234,42 @@ async fn work(
         if !matches!(observed.state(&id), Some(DeployState::Applied)) {
             observed.set_state(&id, DeployState::Applying);
         }
-        match runtime.apply(&current).await {
-            Ok(()) => observed.set_state(&id, DeployState::Applied),
-            Err(err) => {
-                tracing::warn!(workload = %id, %err, "apply failed");
-                observed.set_state(&id, DeployState::Failed(err.to_string()));
-            }
-        }
-        match runtime.endpoints(&id).await {
-            Ok(endpoints) => observed.set_endpoints(&id, endpoints),
-            Err(err) => tracing::debug!(workload = %id, %err, "no endpoints"),
-        }
         tokio::select! {
+            applied = runtime.apply(&current) => match applied {
+                Ok(()) => observed.set_state(&id, DeployState::Applied),
+                Err(err) => {
+                    tracing::warn!(workload = %id, %err, "apply failed");
+                    observed.set_state(&id, DeployState::Failed(err.to_string()));
+                }
+            },
             changed = spec.changed() => {
                 if changed.is_err() {
                     return;
                 }
+                tracing::info!(workload = %id, "spec changed during apply; starting over");
+                continue;
             }
-            _ = tokio::time::sleep(interval) => {}
+        }
+        let next_apply = tokio::time::Instant::now() + interval;
+        loop {
+            match runtime.endpoints(&id).await {
+                Ok(endpoints) => observed.set_endpoints(&id, endpoints),
+                Err(err) => tracing::debug!(workload = %id, %err, "no endpoints"),
+            }
+            let now = tokio::time::Instant::now();
+            if now >= next_apply {
+                break;
+            }
+            let wake = next_apply.min(now + ENDPOINT_REFRESH);
+            tokio::select! {
+                changed = spec.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    break;
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+            }
         }
     }
 }

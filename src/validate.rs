@@ -349,7 +349,10 @@ fn check_tool(
     }
     match tool.get("inputSchema") {
         Some(schema) => {
-            if let Err(rule) = check_object_schema(schema) {
+            // Compiled exactly as the router will, so a registered tool can always be called.
+            if let Err(rule) = check_object_schema(schema)
+                .and_then(|()| crate::router::schema::compile(schema).map(drop))
+            {
                 errors.push(FieldError::new("toolDefinition.tool.inputSchema", rule));
             }
         }

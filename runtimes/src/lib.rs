@@ -22,6 +22,12 @@ use serde::{Deserialize, Serialize};
 
 pub mod none;
 
+#[cfg(feature = "docker")]
+pub mod docker;
+
+#[cfg(feature = "kubernetes")]
+pub mod kubernetes;
+
 /// The two kinds of workload the gateway deploys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -33,6 +33,8 @@ pub fn routes() -> Vec<Route> {
         routes.extend(resources::routes(kind));
     }
     routes.extend(crate::proxy::routes());
+    routes.extend(crate::router::routes());
+    routes.extend(crate::auth::metadata::routes());
     routes.push(openapi::route());
     routes
 }

@@ -192,7 +192,7 @@ async fn proxy(
     if request.method() == Method::OPTIONS {
         return preflight(state, &request);
     }
-    let caller = match state.auth.authenticate(request.headers()) {
+    let caller = match state.auth.authenticate(request.headers()).await {
         Ok(caller) => caller,
         Err(AuthError::Unauthenticated { reason }) => {
             tracing::info!(adapter = name, %reason, "unauthenticated MCP request");
@@ -202,9 +202,12 @@ async fn proxy(
                 "invalid token",
                 None,
             );
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            let challenge = state.auth.challenge(request.uri().path());
+            if let Ok(challenge) = HeaderValue::from_str(&challenge) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, challenge);
+            }
             return response;
         }
     };

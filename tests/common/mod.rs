@@ -1,6 +1,9 @@
 //! Test harness: starts the real `mcp-gateway` binary on an ephemeral port.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod cluster;
+pub mod docker;
+pub mod mcp;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};

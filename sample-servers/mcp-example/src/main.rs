@@ -16,6 +16,7 @@ mod tools;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService, session::local::LocalSessionManager,
 };
@@ -72,7 +73,8 @@ async fn main() -> anyhow::Result<()> {
     });
 
     let server =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        // No Nagle: answers must not wait for the client's delayed ACK.
+        axum::serve(listener.tap_io(|tcp| { let _ = tcp.set_nodelay(true); }), app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     tokio::select! {
         result = server => result.context("HTTP server failed")?,
         () = async {

@@ -9,6 +9,7 @@ mod score;
 
 use std::{io::Write as _, net::SocketAddr};
 
+use axum::serve::ListenerExt as _;
 use axum::{
     Json, Router,
     body::Bytes,
@@ -39,6 +40,10 @@ async fn main() -> std::process::ExitCode {
         }
     };
     log_line(&format!("tool-example listening on {addr}"));
+    // No Nagle: answers must not wait for the client's delayed ACK.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let served = axum::serve(listener, app())
         .with_graceful_shutdown(wait_for_signal())
         .await;

@@ -4,10 +4,15 @@
 //! `X-Dev-Roles` headers; `jwt`: bearer tokens, see the auth issue). Permissions are the original
 //! gateway's rules, stated once here and used by the API, the proxy and the router alike.
 
+mod jwt;
+pub mod metadata;
+
 use http::HeaderMap;
 
-use crate::config::{AuthConfig, AuthMode};
+use crate::config::{AuthConfig, AuthMode, LoadedConfig};
+use crate::http_client::HttpClient;
 use crate::model::Resource;
+use jwt::JwtValidator;
 
 /// The authenticated caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,21 +46,50 @@ pub enum AuthError {
 pub struct Authenticator {
     mode: AuthMode,
     admin_role: String,
+    jwt: Option<JwtValidator>,
+    /// For `WWW-Authenticate` and OAuth metadata.
+    public_url: String,
+    issuer: Option<String>,
+    scopes: Vec<String>,
 }
 
 impl Authenticator {
-    pub fn new(config: &AuthConfig) -> Self {
+    /// An authenticator for `none` or `dev` mode (no keys to load).
+    pub fn local(config: &AuthConfig) -> Self {
         Self {
             mode: config.mode,
             admin_role: config.admin_role.clone(),
+            jwt: None,
+            public_url: String::new(),
+            issuer: None,
+            scopes: Vec::new(),
         }
+    }
+
+    /// The configured authenticator; in `jwt` mode this loads the signing keys.
+    pub async fn from_config(config: &LoadedConfig, http: HttpClient) -> Result<Self, String> {
+        let auth = &config.config.auth;
+        let mut authenticator = Self::local(auth);
+        authenticator.public_url = config.public_url();
+        if auth.mode == AuthMode::Jwt {
+            let jwt_config = auth
+                .jwt
+                .as_ref()
+                .ok_or("auth.mode = \"jwt\" needs an [auth.jwt] section")?;
+            authenticator.issuer = jwt_config.issuer.clone();
+            authenticator.scopes = jwt_config.scopes.clone();
+            authenticator.jwt = Some(
+                JwtValidator::new(jwt_config, &config.public_url(), &config.base_dir, http).await?,
+            );
+        }
+        Ok(authenticator)
     }
 
     pub fn mode(&self) -> AuthMode {
         self.mode
     }
 
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
         match self.mode {
             AuthMode::None => Ok(Caller::new(
                 "local".into(),
@@ -73,10 +107,35 @@ impl Authenticator {
                 };
                 Ok(Caller::new(user.to_string(), roles, &self.admin_role))
             }
-            AuthMode::Jwt => Err(AuthError::Unauthenticated {
-                reason: "JWT validation is not available in this build".into(),
-            }),
+            AuthMode::Jwt => {
+                let validator = self.jwt.as_ref().ok_or_else(|| AuthError::Unauthenticated {
+                    reason: "no JWT validator configured".into(),
+                })?;
+                let identity = validator
+                    .validate(headers)
+                    .await
+                    .map_err(|reason| AuthError::Unauthenticated { reason })?;
+                Ok(Caller::new(identity.user_id, identity.roles, &self.admin_role))
+            }
         }
+    }
+
+    /// The `WWW-Authenticate` value for a 401 on `path`: points MCP clients (VS Code and others)
+    /// at the RFC 9728 metadata of the endpoint they called.
+    pub fn challenge(&self, path: &str) -> String {
+        if self.mode != AuthMode::Jwt {
+            return "Bearer".into();
+        }
+        let mut challenge = format!(
+            "Bearer resource_metadata=\"{}{}{}\"",
+            self.public_url,
+            metadata::WELL_KNOWN,
+            metadata::metadata_suffix(path)
+        );
+        if !self.scopes.is_empty() {
+            challenge.push_str(&format!(", scope=\"{}\"", self.scopes.join(" ")));
+        }
+        challenge
     }
 }
 
@@ -162,21 +221,28 @@ mod tests {
         assert!(!can_read(&bob, &resource("alice", &[])));
     }
 
+    fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(f)
+    }
+
     #[test]
     fn dev_mode_headers() {
-        let auth = Authenticator::new(&AuthConfig {
+        let auth = Authenticator::local(&AuthConfig {
             mode: AuthMode::Dev,
             ..AuthConfig::default()
         });
         let mut headers = HeaderMap::new();
-        let c = auth.authenticate(&headers).expect("dev");
+        let c = futures_executor_block_on(auth.authenticate(&headers)).expect("dev");
         assert_eq!(
             (c.user_id.as_str(), c.roles.clone()),
             ("dev", vec!["mcp.dev".to_string()])
         );
         headers.insert("x-dev-userid", "bob".parse().expect("header"));
         headers.insert("x-dev-roles", " a, mcp.admin ,,".parse().expect("header"));
-        let c = auth.authenticate(&headers).expect("dev");
+        let c = futures_executor_block_on(auth.authenticate(&headers)).expect("dev");
         assert_eq!(c.user_id, "bob");
         assert_eq!(c.roles, vec!["a".to_string(), "mcp.admin".to_string()]);
         assert!(c.is_admin);
