@@ -6,133 +6,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::raw::{
+    ACCEPT, call_add, initialize_body, open_session, parse_messages, result_text, rpc,
+};
 use common::upstream::{self, free_port};
 use common::{Gateway, client, closed_port, config_none};
 use futures_util::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-const ACCEPT: &str = "application/json, text/event-stream";
-
-/// A raw JSON-RPC exchange: status, headers and every JSON-RPC message in the body (JSON or SSE).
-struct Exchange {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    messages: Vec<Value>,
-}
-
-impl Exchange {
-    fn session(&self) -> Option<String> {
-        self.headers
-            .get("mcp-session-id")
-            .map(|v| v.to_str().expect("ascii").to_string())
-    }
-
-    /// The message answering request `id`.
-    fn response(&self, id: i64) -> &Value {
-        self.messages
-            .iter()
-            .find(|m| m["id"] == json!(id))
-            .unwrap_or_else(|| panic!("no response with id {id} in {:?}", self.messages))
-    }
-}
-
-fn parse_messages(content_type: &str, body: &str) -> Vec<Value> {
-    if content_type.starts_with("text/event-stream") {
-        body.lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .map(str::trim)
-            .filter(|data| !data.is_empty())
-            .filter_map(|data| serde_json::from_str(data).ok())
-            .collect()
-    } else {
-        serde_json::from_str(body)
-            .map(|v| vec![v])
-            .unwrap_or_default()
-    }
-}
-
-async fn rpc(
-    http: &reqwest::Client,
-    url: &str,
-    session: Option<&str>,
-    headers: &[(&str, &str)],
-    body: Value,
-) -> Exchange {
-    let mut request = http
-        .post(url)
-        .header("accept", ACCEPT)
-        .header("content-type", "application/json")
-        .header("mcp-protocol-version", "2025-11-25");
-    if let Some(session) = session {
-        request = request.header("mcp-session-id", session);
-    }
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let response = request.json(&body).send().await.expect("send");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let text = response.text().await.expect("body");
-    Exchange {
-        status,
-        headers,
-        messages: parse_messages(&content_type, &text),
-    }
-}
-
-fn initialize_body() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-11-25", "capabilities": {},
-        "clientInfo": {"name": "raw-test", "version": "1"}}})
-}
-
-/// initialize + notifications/initialized; returns the gateway's session token.
-async fn open_session(http: &reqwest::Client, url: &str, headers: &[(&str, &str)]) -> String {
-    let init = rpc(http, url, None, headers, initialize_body()).await;
-    assert_eq!(init.status, StatusCode::OK, "{:?}", init.messages);
-    let token = init.session().expect("a session token");
-    let note = rpc(
-        http,
-        url,
-        Some(&token),
-        headers,
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-    )
-    .await;
-    assert_eq!(note.status, StatusCode::ACCEPTED);
-    token
-}
-
-async fn call_add(
-    http: &reqwest::Client,
-    url: &str,
-    token: &str,
-    headers: &[(&str, &str)],
-    id: i64,
-) -> Exchange {
-    rpc(
-        http,
-        url,
-        Some(token),
-        headers,
-        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-               "params": {"name": "add", "arguments": {"a": 2, "b": 3}}}),
-    )
-    .await
-}
-
-fn result_text(message: &Value) -> String {
-    message["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no text result in {message}"))
-        .to_string()
-}
 
 async fn create_url_adapter(
     http: &reqwest::Client,

@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod docker;
 pub mod mcp;
+pub mod raw;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};
