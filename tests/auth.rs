@@ -18,7 +18,10 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
 }
 
 /// Claims for `user` with `roles`, valid for an hour, for audience `aud`.
@@ -30,13 +33,23 @@ fn claims(user: &str, roles: &[&str], aud: &str) -> Value {
 fn sign_rsa(claims: &Value, kid: &str, pem: &str) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(kid.into());
-    encode(&header, claims, &EncodingKey::from_rsa_pem(&fixture(pem)).expect("rsa key")).expect("sign")
+    encode(
+        &header,
+        claims,
+        &EncodingKey::from_rsa_pem(&fixture(pem)).expect("rsa key"),
+    )
+    .expect("sign")
 }
 
 fn sign_ec(claims: &Value) -> String {
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some("ec-1".into());
-    encode(&header, claims, &EncodingKey::from_ec_pem(&fixture("ec.pem")).expect("ec key")).expect("sign")
+    encode(
+        &header,
+        claims,
+        &EncodingKey::from_ec_pem(&fixture("ec.pem")).expect("ec key"),
+    )
+    .expect("sign")
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -79,11 +92,20 @@ async fn every_bad_token_is_401_with_the_metadata_challenge() {
     wrong_iss["iss"] = json!("https://evil.example.test");
     let mut wrong_aud = good.clone();
     wrong_aud["aud"] = json!("https://other.example.test");
-    let alg_none = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(good.to_string().as_bytes()));
+    let alg_none = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(good.to_string().as_bytes())
+    );
     // The classic confusion attack: HS256 with the RSA public key as the HMAC secret.
     let mut hs_header = Header::new(Algorithm::HS256);
     hs_header.kid = Some("rsa-1".into());
-    let hs256 = encode(&hs_header, &good, &EncodingKey::from_secret(&fixture("rsa.pub.pem"))).expect("sign");
+    let hs256 = encode(
+        &hs_header,
+        &good,
+        &EncodingKey::from_secret(&fixture("rsa.pub.pem")),
+    )
+    .expect("sign");
 
     let cases: Vec<(&str, Option<String>)> = vec![
         ("missing", None),
@@ -92,44 +114,101 @@ async fn every_bad_token_is_401_with_the_metadata_challenge() {
         ("not yet valid", Some(sign_rsa(&early, "rsa-1", "rsa.pem"))),
         ("wrong iss", Some(sign_rsa(&wrong_iss, "rsa-1", "rsa.pem"))),
         ("wrong aud", Some(sign_rsa(&wrong_aud, "rsa-1", "rsa.pem"))),
-        ("bad signature", Some(sign_rsa(&good, "rsa-1", "rsa-other.pem"))),
+        (
+            "bad signature",
+            Some(sign_rsa(&good, "rsa-1", "rsa-other.pem")),
+        ),
         ("alg none", Some(alg_none)),
         ("HS256 with the public key", Some(hs256)),
-        ("unknown kid", Some(sign_rsa(&good, "rsa-unknown", "rsa.pem"))),
+        (
+            "unknown kid",
+            Some(sign_rsa(&good, "rsa-unknown", "rsa.pem")),
+        ),
     ];
     for (case, token) in &cases {
         let response = get(&gw.url("/adapters"), token.as_deref()).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{case}");
-        let challenge = response.headers()["www-authenticate"].to_str().expect("ascii").to_string();
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .expect("ascii")
+            .to_string();
         assert_eq!(
             challenge,
-            format!("Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource\", scope=\"mcp.use\"", gw.base),
+            format!(
+                "Bearer resource_metadata=\"{}/.well-known/oauth-protected-resource\", scope=\"mcp.use\"",
+                gw.base
+            ),
             "{case}"
         );
         let body: Value = response.json().await.expect("problem");
         assert_eq!(body["detail"], "invalid token", "{case}: no detail leaks");
     }
     // The MCP endpoints point at their own, path-inserted metadata.
-    let response = client().post(gw.url("/adapters/x/mcp")).json(&json!({})).send().await.expect("post");
+    let response = client()
+        .post(gw.url("/adapters/x/mcp"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("post");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert!(
-        response.headers()["www-authenticate"].to_str().expect("ascii").contains(&format!(
-            "resource_metadata=\"{}/.well-known/oauth-protected-resource/adapters/x/mcp\"",
-            gw.base
-        ))
+        response.headers()["www-authenticate"]
+            .to_str()
+            .expect("ascii")
+            .contains(&format!(
+                "resource_metadata=\"{}/.well-known/oauth-protected-resource/adapters/x/mcp\"",
+                gw.base
+            ))
+    );
+
+    // So does the tool router.
+    let response = client()
+        .post(gw.url("/mcp"))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .expect("ascii")
+            .contains(&format!(
+                "resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
+                gw.base
+            ))
     );
 
     // Good tokens, RSA and EC, are served.
     for token in [sign_rsa(&good, "rsa-1", "rsa.pem"), sign_ec(&good)] {
-        assert_eq!(get(&gw.url("/adapters"), Some(&token)).await.status(), StatusCode::OK);
+        assert_eq!(
+            get(&gw.url("/adapters"), Some(&token)).await.status(),
+            StatusCode::OK
+        );
     }
     // An audience under the public URL (a client asking for the endpoint as its resource).
     let mut endpoint_aud = good.clone();
     endpoint_aud["aud"] = json!(format!("{}/adapters/x/mcp", gw.base));
-    assert_eq!(get(&gw.url("/adapters"), Some(&sign_rsa(&endpoint_aud, "rsa-1", "rsa.pem"))).await.status(), StatusCode::OK);
+    assert_eq!(
+        get(
+            &gw.url("/adapters"),
+            Some(&sign_rsa(&endpoint_aud, "rsa-1", "rsa.pem"))
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
     // Anonymous: health, readiness, metadata.
-    for path in ["/healthz", "/readyz", "/.well-known/oauth-protected-resource"] {
-        assert_eq!(get(&gw.url(path), None).await.status(), StatusCode::OK, "{path}");
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        assert_eq!(
+            get(&gw.url(path), None).await.status(),
+            StatusCode::OK,
+            "{path}"
+        );
     }
 }
 
@@ -139,13 +218,19 @@ async fn metadata_documents_name_their_resource() {
     for (path, resource) in [
         ("", gw.base.clone()),
         ("/mcp", format!("{}/mcp", gw.base)),
-        ("/adapters/demo/mcp", format!("{}/adapters/demo/mcp", gw.base)),
+        (
+            "/adapters/demo/mcp",
+            format!("{}/adapters/demo/mcp", gw.base),
+        ),
     ] {
-        let doc: Value = get(&gw.url(&format!("/.well-known/oauth-protected-resource{path}")), None)
-            .await
-            .json()
-            .await
-            .expect("json");
+        let doc: Value = get(
+            &gw.url(&format!("/.well-known/oauth-protected-resource{path}")),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
         assert_eq!(doc["resource"], json!(resource), "{path}");
         assert_eq!(doc["authorization_servers"], json!([ISSUER]));
         assert_eq!(doc["scopes_supported"], json!(["mcp.use"]));
@@ -184,25 +269,60 @@ async fn the_original_permission_matrix_with_real_tokens() {
         async move {
             let mut request = http.request(method.clone(), url).bearer_auth(token);
             if method == reqwest::Method::PUT {
-                request = request.json(&json!({"url": "http://127.0.0.1:10/mcp", "requiredRoles": ["readers"]}));
+                request = request
+                    .json(&json!({"url": "http://127.0.0.1:10/mcp", "requiredRoles": ["readers"]}));
             }
             request.send().await.expect("send").status()
         }
     };
     use reqwest::Method;
-    assert_eq!(status(&bob, Method::GET, "/adapters/alices").await, StatusCode::FORBIDDEN);
-    assert_eq!(status(&bob, Method::PUT, "/adapters/alices").await, StatusCode::FORBIDDEN);
-    assert_eq!(status(&bob, Method::DELETE, "/adapters/alices").await, StatusCode::FORBIDDEN);
-    assert_eq!(status(&bob_reader, Method::GET, "/adapters/alices").await, StatusCode::OK);
-    assert_eq!(status(&bob_reader, Method::GET, "/adapters/alices/status").await, StatusCode::OK);
-    assert_eq!(status(&bob_reader, Method::PUT, "/adapters/alices").await, StatusCode::FORBIDDEN);
-    assert_eq!(status(&alice, Method::PUT, "/adapters/alices").await, StatusCode::OK);
-    assert_eq!(status(&admin, Method::GET, "/adapters/alices").await, StatusCode::OK);
+    assert_eq!(
+        status(&bob, Method::GET, "/adapters/alices").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(&bob, Method::PUT, "/adapters/alices").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(&bob, Method::DELETE, "/adapters/alices").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(&bob_reader, Method::GET, "/adapters/alices").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&bob_reader, Method::GET, "/adapters/alices/status").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&bob_reader, Method::PUT, "/adapters/alices").await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(&alice, Method::PUT, "/adapters/alices").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(&admin, Method::GET, "/adapters/alices").await,
+        StatusCode::OK
+    );
 
     let list = |token: String| {
         let http = http.clone();
         let url = gw.url("/adapters");
-        async move { http.get(url).bearer_auth(token).send().await.expect("list").json::<Vec<Value>>().await.expect("json").len() }
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("list")
+                .json::<Vec<Value>>()
+                .await
+                .expect("json")
+                .len()
+        }
     };
     assert_eq!(list(bob.clone()).await, 0);
     assert_eq!(list(bob_reader.clone()).await, 1);
@@ -221,8 +341,20 @@ async fn the_original_permission_matrix_with_real_tokens() {
 
     // useWorkloadIdentity needs admin.
     let wi = json!({"name": "wi", "url": "http://127.0.0.1:9/mcp", "useWorkloadIdentity": false});
-    assert_eq!(http.post(gw.url("/adapters")).bearer_auth(&bob).json(&wi).send().await.expect("post").status(), StatusCode::CREATED);
-    assert_eq!(status(&admin, Method::DELETE, "/adapters/alices").await, StatusCode::NO_CONTENT);
+    assert_eq!(
+        http.post(gw.url("/adapters"))
+            .bearer_auth(&bob)
+            .json(&wi)
+            .send()
+            .await
+            .expect("post")
+            .status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(
+        status(&admin, Method::DELETE, "/adapters/alices").await,
+        StatusCode::NO_CONTENT
+    );
 }
 
 /// Keys from OIDC discovery on a loopback issuer; an unknown kid triggers a refresh that picks up
@@ -234,7 +366,9 @@ async fn oidc_discovery_and_key_refresh() {
     let jwks: Value = serde_json::from_slice(&fixture("jwks.json")).expect("jwks");
     let only_rsa = json!({"keys": [jwks["keys"][0].clone()]});
     let served = Arc::new(Mutex::new(only_rsa));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let issuer_base = format!("http://{}", listener.local_addr().expect("addr"));
     let app = {
         let served = served.clone();
@@ -244,7 +378,9 @@ async fn oidc_discovery_and_key_refresh() {
                 "/.well-known/openid-configuration",
                 axum::routing::get(move || {
                     let base = base.clone();
-                    async move { axum::Json(json!({"issuer": ISSUER, "jwks_uri": format!("{base}/keys")})) }
+                    async move {
+                        axum::Json(json!({"issuer": ISSUER, "jwks_uri": format!("{base}/keys")}))
+                    }
                 }),
             )
             .route(
@@ -267,13 +403,27 @@ async fn oidc_discovery_and_key_refresh() {
     let gw = Gateway::start(dir.path(), &config);
     let mut good = claims("alice", &[], &gw.base);
     good["iss"] = json!(issuer_base);
-    assert_eq!(get(&gw.url("/adapters"), Some(&sign_rsa(&good, "rsa-1", "rsa.pem"))).await.status(), StatusCode::OK);
+    assert_eq!(
+        get(
+            &gw.url("/adapters"),
+            Some(&sign_rsa(&good, "rsa-1", "rsa.pem"))
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
     // ec-1 is not served yet: 401.
     let ec = sign_ec(&good);
-    assert_eq!(get(&gw.url("/adapters"), Some(&ec)).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get(&gw.url("/adapters"), Some(&ec)).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
     // The issuer rotates in a new key: the unknown kid triggers a refresh and the token passes.
     *served.lock().expect("lock") = jwks;
-    assert_eq!(get(&gw.url("/adapters"), Some(&ec)).await.status(), StatusCode::OK);
+    assert_eq!(
+        get(&gw.url("/adapters"), Some(&ec)).await.status(),
+        StatusCode::OK
+    );
 }
 
 #[test]
@@ -282,8 +432,14 @@ fn jwt_config_mistakes_are_reported() {
     let path = dir.path().join("c.toml");
     for (config, expect) in [
         ("[auth]\nmode = \"jwt\"\n", "needs an [auth.jwt] section"),
-        ("[auth]\nmode = \"jwt\"\n[auth.jwt]\nissuer = \"https://i\"\nalgorithms = [\"HS256\"]\n", "HS256"),
-        ("[auth]\nmode = \"jwt\"\n[auth.jwt]\njwks_file = \"k.json\"\n", "issuer"),
+        (
+            "[auth]\nmode = \"jwt\"\n[auth.jwt]\nissuer = \"https://i\"\nalgorithms = [\"HS256\"]\n",
+            "HS256",
+        ),
+        (
+            "[auth]\nmode = \"jwt\"\n[auth.jwt]\njwks_file = \"k.json\"\n",
+            "issuer",
+        ),
     ] {
         std::fs::write(&path, format!("[runtime]\nkind = \"none\"\n{config}")).expect("write");
         let (code, _, stderr) = common::run(&["check", "--config", path.to_str().expect("utf8")]);

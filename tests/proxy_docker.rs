@@ -169,3 +169,57 @@ async fn no_ready_replica_is_503_with_retry_after() {
     assert_eq!(response.headers["retry-after"], "2");
     assert_eq!(response.messages[0]["id"], json!(1));
 }
+
+/// The tool router calls a tool server the Docker runtime deployed (replica endpoints, not a url).
+#[tokio::test]
+async fn router_calls_a_docker_deployed_tool() {
+    let Some(docker) = engine_or_skip("router_calls_a_docker_deployed_tool").await else {
+        return;
+    };
+    let gw = DockerGateway::start(&docker);
+    let response = client()
+        .post(gw.url("/tools"))
+        .json(&json!({
+            "name": "weather", "imageName": "tool-example", "imageVersion": "1.0.0", "replicaCount": 2,
+            "toolDefinition": {"tool": {"name": "weather", "description": "Weather by location",
+                "inputSchema": {"type": "object", "required": ["location"],
+                    "properties": {"location": {"type": "string"},
+                                   "unit": {"type": "string", "enum": ["fahrenheit", "celsius"]}}}}}
+        }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    gw.healthy("tools", "weather", 2).await;
+    let session = mcp::connect(&gw.url("/mcp"))
+        .await
+        .expect("connect to the router");
+    let seattle = mcp::call(&session, "weather", json!({"location": "Seattle"}))
+        .await
+        .expect("call");
+    assert!(
+        mcp::text(&seattle).contains("72.0"),
+        "{}",
+        mcp::text(&seattle)
+    );
+    let celsius = mcp::call(
+        &session,
+        "weather",
+        json!({"location": "Oslo", "unit": "celsius"}),
+    )
+    .await
+    .expect("call");
+    assert!(
+        mcp::text(&celsius).contains("22.2"),
+        "{}",
+        mcp::text(&celsius)
+    );
+    let missing = mcp::call(&session, "weather", json!({}))
+        .await
+        .expect("call");
+    assert!(
+        mcp::is_error(&missing) && mcp::text(&missing).contains("location"),
+        "{}",
+        mcp::text(&missing)
+    );
+}

@@ -9,7 +9,7 @@
 //! The hot path reads only memory: the store's in-memory catalog and the reconciler's endpoints.
 
 mod body;
-mod errors;
+pub(crate) mod errors;
 pub mod headers;
 mod origin;
 pub mod session;
@@ -179,37 +179,15 @@ async fn proxy(
     request: Request,
     origin: Option<&HeaderValue>,
 ) -> Response {
-    if let Some(origin) = origin
-        && !origin.to_str().is_ok_and(|o| state.proxy.origins.allows(o))
-    {
-        return jsonrpc_error(
-            StatusCode::FORBIDDEN,
-            code::FORBIDDEN,
-            "this Origin is not allowed to call the gateway (proxy.allowed_origins)",
-            None,
-        );
-    }
     if request.method() == Method::OPTIONS {
+        if let Some(refused) = refuse_origin(state, origin) {
+            return refused;
+        }
         return preflight(state, &request);
     }
-    let caller = match state.auth.authenticate(request.headers()).await {
+    let caller = match admit(state, request.headers(), request.uri().path()).await {
         Ok(caller) => caller,
-        Err(AuthError::Unauthenticated { reason }) => {
-            tracing::info!(adapter = name, %reason, "unauthenticated MCP request");
-            let mut response = jsonrpc_error(
-                StatusCode::UNAUTHORIZED,
-                code::UNAUTHENTICATED,
-                "invalid token",
-                None,
-            );
-            let challenge = state.auth.challenge(request.uri().path());
-            if let Ok(challenge) = HeaderValue::from_str(&challenge) {
-                response
-                    .headers_mut()
-                    .insert(header::WWW_AUTHENTICATE, challenge);
-            }
-            return response;
-        }
+        Err(refused) => return refused,
     };
     let Some(adapter) = state.store.get(ResourceKind::Adapter, name) else {
         return jsonrpc_error(
@@ -412,6 +390,50 @@ async fn proxy(
         head,
         Body::new(IdleTimeout::new(upstream_body, state.proxy.idle)),
     )
+}
+
+/// The door of every MCP endpoint (the proxy and the router): a browser `Origin` must be allowed
+/// (DNS-rebinding protection), then the caller must authenticate; otherwise the JSON-RPC error
+/// response to send, with the `WWW-Authenticate` challenge for `path` on a 401.
+pub(crate) async fn admit(
+    state: &AppState,
+    headers: &http::HeaderMap,
+    path: &str,
+) -> Result<crate::auth::Caller, Response> {
+    if let Some(refused) = refuse_origin(state, headers.get(header::ORIGIN)) {
+        return Err(refused);
+    }
+    match state.auth.authenticate(headers).await {
+        Ok(caller) => Ok(caller),
+        Err(AuthError::Unauthenticated { reason }) => {
+            tracing::info!(path, %reason, "unauthenticated MCP request");
+            let mut response = jsonrpc_error(
+                StatusCode::UNAUTHORIZED,
+                code::UNAUTHENTICATED,
+                "invalid token",
+                None,
+            );
+            if let Ok(challenge) = HeaderValue::from_str(&state.auth.challenge(path)) {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, challenge);
+            }
+            Err(response)
+        }
+    }
+}
+
+fn refuse_origin(state: &AppState, origin: Option<&HeaderValue>) -> Option<Response> {
+    let origin = origin?;
+    if origin.to_str().is_ok_and(|o| state.proxy.origins.allows(o)) {
+        return None;
+    }
+    Some(jsonrpc_error(
+        StatusCode::FORBIDDEN,
+        code::FORBIDDEN,
+        "this Origin is not allowed to call the gateway (proxy.allowed_origins)",
+        None,
+    ))
 }
 
 /// The endpoints of an adapter: its replicas, or its `url` as replica 0.

@@ -33,11 +33,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use axum::routing::{MethodFilter, on};
-use http::{HeaderValue, Method, StatusCode, header};
+use http::{HeaderValue, Method, StatusCode};
 use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use serde_json::json;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use utoipa::openapi::HttpMethod;
@@ -45,10 +44,10 @@ use utoipa::openapi::HttpMethod;
 use crate::api::Route;
 use crate::api::openapi::operation;
 use crate::app::AppState;
-use crate::auth::AuthError;
 use crate::config::LoadedConfig;
 use crate::http_client::HttpClient;
 use crate::model::ResourceKind;
+use crate::proxy::errors::{code, jsonrpc_error};
 use crate::proxy::headers::{MCP_SESSION_ID, X_ACCEL_BUFFERING, is_event_stream};
 use crate::reconciler::Observed;
 use crate::store::Store;
@@ -251,26 +250,9 @@ impl ToolRouter {
 
     /// One HTTP request to `/mcp`: Origin, authentication and session ownership here; MCP in rmcp.
     pub async fn serve(&self, state: &AppState, mut request: Request) -> Response {
-        if let Some(origin) = request.headers().get(header::ORIGIN)
-            && !origin.to_str().is_ok_and(|o| state.proxy.origins.allows(o))
-        {
-            return jsonrpc_error(
-                StatusCode::FORBIDDEN,
-                "this Origin is not allowed to call the gateway (proxy.allowed_origins)",
-            );
-        }
-        let caller = match state.auth.authenticate(request.headers()).await {
+        let caller = match crate::proxy::admit(state, request.headers(), PATH).await {
             Ok(caller) => caller,
-            Err(AuthError::Unauthenticated { reason }) => {
-                tracing::info!(path = PATH, %reason, "unauthenticated MCP request");
-                let mut response = jsonrpc_error(StatusCode::UNAUTHORIZED, "invalid token");
-                if let Ok(challenge) = HeaderValue::from_str(&state.auth.challenge(PATH)) {
-                    response
-                        .headers_mut()
-                        .insert(header::WWW_AUTHENTICATE, challenge);
-                }
-                return response;
-            }
+            Err(refused) => return refused,
         };
         let session = request
             .headers()
@@ -286,7 +268,9 @@ impl ToolRouter {
             // Another user's session is no session of yours: the same 404 as an unknown one.
             return jsonrpc_error(
                 StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
                 "Session not found: initialize a new session",
+                None,
             );
         }
         let method = request.method().clone();
@@ -361,17 +345,6 @@ fn allowed_hosts(config: &LoadedConfig) -> Option<Vec<String>> {
 }
 
 /// A JSON-RPC error body with an HTTP status, as the data plane answers before MCP begins.
-fn jsonrpc_error(status: StatusCode, message: &str) -> Response {
-    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": message}});
-    let mut response = Response::new(Body::from(body.to_string()));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
 async fn handle(State(state): State<AppState>, request: Request) -> Response {
     state.router.serve(&state, request).await
 }
