@@ -447,6 +447,22 @@ async fn health_readiness_openapi_and_unknown_routes() {
     .await;
 }
 
+/// The adapter names the gateway lists, through a fresh client (a restarted gateway must not meet
+/// a connection pooled from its previous life).
+async fn adapter_names(gw: &Gateway) -> Vec<String> {
+    client()
+        .get(gw.url("/adapters"))
+        .send()
+        .await
+        .expect("list")
+        .json::<Vec<Value>>()
+        .await
+        .expect("json")
+        .iter()
+        .map(|a| a["name"].as_str().expect("name").to_string())
+        .collect()
+}
+
 #[tokio::test]
 async fn restart_and_kill_9_lose_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -465,18 +481,9 @@ async fn restart_and_kill_9_lose_nothing() {
     drop(gw); // graceful enough: SIGKILL via Drop, after answers were received
 
     let gw = Gateway::start_with(&dir.path().join("config.toml"), &[]);
-    let names: Vec<String> = http
-        .get(gw.url("/adapters"))
-        .send()
-        .await
-        .expect("list")
-        .json::<Vec<Value>>()
-        .await
-        .expect("json")
-        .iter()
-        .map(|a| a["name"].as_str().expect("name").to_string())
-        .collect();
+    let names = adapter_names(&gw).await;
     assert_eq!(names, vec!["a", "b"]);
+    let http = client();
 
     // kill -9 immediately after a 201 and a 204: both are on disk.
     let r = http
@@ -495,17 +502,7 @@ async fn restart_and_kill_9_lose_nothing() {
     gw.kill9();
 
     let gw = Gateway::start_with(&dir.path().join("config.toml"), &[]);
-    let names: Vec<String> = http
-        .get(gw.url("/adapters"))
-        .send()
-        .await
-        .expect("list")
-        .json::<Vec<Value>>()
-        .await
-        .expect("json")
-        .iter()
-        .map(|a| a["name"].as_str().expect("name").to_string())
-        .collect();
+    let names = adapter_names(&gw).await;
     assert_eq!(names, vec!["b", "c"]);
 }
 
