@@ -63,13 +63,19 @@ async fn initialize(http: &reqwest::Client, url: &str) -> String {
     let response = http
         .post(url)
         .header("accept", ACCEPT)
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "bench", "version": "1"}}}))
+            "clientInfo": {"name": "bench", "version": "1"}}}),
+        )
         .send()
         .await
         .expect("initialize");
-    assert!(response.status().is_success(), "initialize: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "initialize: {}",
+        response.status()
+    );
     let session = response.headers()["mcp-session-id"]
         .to_str()
         .expect("ascii")
@@ -105,7 +111,11 @@ async fn call(http: &reqwest::Client, url: &str, session: &str, template: &str) 
         .send()
         .await
         .expect("call");
-    assert!(response.status().is_success(), "call: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "call: {}",
+        response.status()
+    );
     let bytes = response.bytes().await.expect("body");
     assert!(bytes.len() > 1000, "short answer");
 }
@@ -117,7 +127,13 @@ struct Result {
     rps: f64,
 }
 
-async fn measure(name: &'static str, url: &str, requests: usize, concurrency: usize, seconds: u64) -> Result {
+async fn measure(
+    name: &'static str,
+    url: &str,
+    requests: usize,
+    concurrency: usize,
+    seconds: u64,
+) -> Result {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency * 2)
         .build()
@@ -143,8 +159,13 @@ async fn measure(name: &'static str, url: &str, requests: usize, concurrency: us
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (http, url, session, body, done) =
-            (http.clone(), url.to_string(), session.clone(), body.clone(), done.clone());
+        let (http, url, session, body, done) = (
+            http.clone(),
+            url.to_string(),
+            session.clone(),
+            body.clone(),
+            done.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
                 call(&http, &url, &session, &body).await;
@@ -165,14 +186,20 @@ async fn measure(name: &'static str, url: &str, requests: usize, concurrency: us
 
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("numbers"));
+    let mut args = std::env::args()
+        .skip(1)
+        .map(|a| a.parse::<usize>().expect("numbers"));
     let requests = args.next().unwrap_or(5000);
     let concurrency = args.next().unwrap_or(16);
     let seconds = args.next().unwrap_or(5) as u64;
     let sessions = args.next().unwrap_or(10_000);
 
     let exe = std::env::current_exe().expect("exe");
-    let bin_dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+    let bin_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .to_path_buf();
     let dir = tempfile::tempdir().expect("tempdir");
 
     let upstream_port = free_port();
@@ -211,7 +238,10 @@ async fn main() {
         .expect("listening line");
     let gateway_pid = gateway.id();
     let _gateway = Killed(gateway);
-    let base = line.trim().trim_start_matches("mcp-gateway listening on ").to_string();
+    let base = line
+        .trim()
+        .trim_start_matches("mcp-gateway listening on ")
+        .to_string();
     let http = reqwest::Client::new();
     let created = http
         .post(format!("{base}/adapters"))
@@ -266,7 +296,10 @@ async fn main() {
     }
     let direct_p50 = results[0].p50;
     let direct_p99 = results[0].p99;
-    println!("{:<8} {:>10} {:>10} {:>12} {:>12} {:>10}", "target", "p50 ms", "p99 ms", "added p50", "added p99", "req/s");
+    println!(
+        "{:<8} {:>10} {:>10} {:>12} {:>12} {:>10}",
+        "target", "p50 ms", "p99 ms", "added p50", "added p99", "req/s"
+    );
     for r in &results {
         println!(
             "{:<8} {:>10.3} {:>10.3} {:>12.3} {:>12.3} {:>10.0}",

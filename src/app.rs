@@ -202,7 +202,10 @@ async fn build_runtime(
             let k8s = &config.config.runtime.kubernetes;
             let text = |value: &str| (!value.is_empty()).then(|| value.to_string());
             let options = KubernetesOptions {
-                kubeconfig: k8s.kubeconfig.as_ref().map(|path| config.base_dir.join(path)),
+                kubeconfig: k8s
+                    .kubeconfig
+                    .as_ref()
+                    .map(|path| config.base_dir.join(path)),
                 context: k8s.context.clone(),
                 namespace: k8s.namespace.clone(),
                 gateway_id: gateway_id.to_string(),

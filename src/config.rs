@@ -295,7 +295,10 @@ impl Default for JwtConfig {
             jwks_file: None,
             user_claim: None,
             roles_claim: None,
-            algorithms: ASYMMETRIC_ALGORITHMS.iter().map(|a| a.to_string()).collect(),
+            algorithms: ASYMMETRIC_ALGORITHMS
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
             leeway_secs: 60,
             scopes: Vec::new(),
             refresh_min_interval_secs: 30,

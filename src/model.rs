@@ -139,7 +139,11 @@ impl ResourceSpec {
         let name = self.image_name.as_deref()?;
         let version = self.image_version.as_deref().unwrap_or("latest");
         // A digest pins by content (`name@sha256:...`); anything else is a tag (`name:tag`).
-        let separator = if version.starts_with("sha256:") { '@' } else { ':' };
+        let separator = if version.starts_with("sha256:") {
+            '@'
+        } else {
+            ':'
+        };
         let registry = registry.trim_end_matches('/');
         Some(if registry.is_empty() {
             format!("{name}{separator}{version}")

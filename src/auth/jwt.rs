@@ -65,10 +65,7 @@ impl JwtValidator {
         base_dir: &std::path::Path,
         http: HttpClient,
     ) -> Result<Self, String> {
-        let issuer = config
-            .issuer
-            .clone()
-            .ok_or("auth.jwt.issuer is required")?;
+        let issuer = config.issuer.clone().ok_or("auth.jwt.issuer is required")?;
         let source = match (&config.jwks_file, &config.jwks_url) {
             (Some(file), _) => KeySource::File(base_dir.join(file)),
             (None, Some(url)) => KeySource::Url(url.clone()),
@@ -77,7 +74,10 @@ impl JwtValidator {
         let algorithms = config
             .algorithms
             .iter()
-            .map(|a| a.parse::<Algorithm>().map_err(|_| format!("unknown algorithm {a}")))
+            .map(|a| {
+                a.parse::<Algorithm>()
+                    .map_err(|_| format!("unknown algorithm {a}"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let validator = Self {
             issuer,

@@ -41,24 +41,37 @@ pub fn routes() -> Vec<Route> {
         Route {
             method: HttpMethod::Get,
             path: WELL_KNOWN.into(),
-            operation: doc("oauthMetadataRoot", "Protected-resource metadata of the gateway").build(),
+            operation: doc(
+                "oauthMetadataRoot",
+                "Protected-resource metadata of the gateway",
+            )
+            .build(),
             handler: get(|state: State<AppState>| async move { document(&state, "") }),
         },
         Route {
             method: HttpMethod::Get,
             path: format!("{WELL_KNOWN}/mcp"),
-            operation: doc("oauthMetadataRouter", "Protected-resource metadata of the tool router (/mcp)").build(),
+            operation: doc(
+                "oauthMetadataRouter",
+                "Protected-resource metadata of the tool router (/mcp)",
+            )
+            .build(),
             handler: get(|state: State<AppState>| async move { document(&state, "/mcp") }),
         },
         Route {
             method: HttpMethod::Get,
             path: format!("{WELL_KNOWN}/adapters/{{name}}/mcp"),
-            operation: doc("oauthMetadataAdapter", "Protected-resource metadata of one adapter's MCP endpoint")
-                .parameter(path_param("name", "The adapter's name"))
-                .build(),
-            handler: get(|state: State<AppState>, Path(name): Path<String>| async move {
-                document(&state, &format!("/adapters/{name}/mcp"))
-            }),
+            operation: doc(
+                "oauthMetadataAdapter",
+                "Protected-resource metadata of one adapter's MCP endpoint",
+            )
+            .parameter(path_param("name", "The adapter's name"))
+            .build(),
+            handler: get(
+                |state: State<AppState>, Path(name): Path<String>| async move {
+                    document(&state, &format!("/adapters/{name}/mcp"))
+                },
+            ),
         },
     ]
 }

@@ -108,14 +108,21 @@ impl Authenticator {
                 Ok(Caller::new(user.to_string(), roles, &self.admin_role))
             }
             AuthMode::Jwt => {
-                let validator = self.jwt.as_ref().ok_or_else(|| AuthError::Unauthenticated {
-                    reason: "no JWT validator configured".into(),
-                })?;
+                let validator = self
+                    .jwt
+                    .as_ref()
+                    .ok_or_else(|| AuthError::Unauthenticated {
+                        reason: "no JWT validator configured".into(),
+                    })?;
                 let identity = validator
                     .validate(headers)
                     .await
                     .map_err(|reason| AuthError::Unauthenticated { reason })?;
-                Ok(Caller::new(identity.user_id, identity.roles, &self.admin_role))
+                Ok(Caller::new(
+                    identity.user_id,
+                    identity.roles,
+                    &self.admin_role,
+                ))
             }
         }
     }

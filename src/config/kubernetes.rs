@@ -110,7 +110,11 @@ pub fn problems(config: &KubernetesConfig) -> Vec<(&'static str, String)> {
             "must be a file path; leave it out to use KUBECONFIG, ~/.kube/config or the in-cluster account".into(),
         ));
     }
-    if config.context.as_deref().is_some_and(|c| c.trim().is_empty()) {
+    if config
+        .context
+        .as_deref()
+        .is_some_and(|c| c.trim().is_empty())
+    {
         problems.push((
             "context",
             "must name a kubeconfig context; leave it out for the current one".into(),
@@ -179,7 +183,9 @@ pub fn problems(config: &KubernetesConfig) -> Vec<(&'static str, String)> {
 fn is_dns_subdomain(text: &str) -> bool {
     !text.is_empty()
         && text.len() <= 253
-        && text.split('.').all(|label| validate::check_name(label).is_ok())
+        && text
+            .split('.')
+            .all(|label| validate::check_name(label).is_ok())
 }
 
 /// A Kubernetes quantity (`250m`, `1`, `1.5`, `256Mi`, `2G`, `1e3`) as a number.
@@ -214,9 +220,7 @@ pub fn parse_quantity(text: &str) -> Result<f64, String> {
         "Pi" => 1024f64.powi(5),
         "Ei" => 1024f64.powi(6),
         exponent => {
-            let digits = exponent
-                .strip_prefix(['e', 'E'])
-                .ok_or_else(problem)?;
+            let digits = exponent.strip_prefix(['e', 'E']).ok_or_else(problem)?;
             let power: i32 = digits.parse().map_err(|_| problem())?;
             10f64.powi(power)
         }
