@@ -460,7 +460,9 @@ fn target_uri(adapter: &Resource, endpoint: Option<&Endpoint>, query: Option<&st
     uri.parse().ok()
 }
 
-/// The session's replica, if it still exists and is ready.
+/// The session's replica, if it still exists. Readiness is not required: a replica that fails
+/// its readiness probe stops getting *new* sessions (as Kubernetes does), but its own sessions
+/// live in its process; a replica that is really gone refuses the connection, which answers 404.
 fn session_target(
     adapter: &Resource,
     endpoints: &[Endpoint],
@@ -471,9 +473,7 @@ fn session_target(
         return (claims.replica == 0)
             .then(|| target_uri(adapter, None, query).map(|uri| Target { instance: 0, uri }))?;
     }
-    let endpoint = endpoints
-        .iter()
-        .find(|e| e.instance == claims.replica && e.ready)?;
+    let endpoint = endpoints.iter().find(|e| e.instance == claims.replica)?;
     Some(Target {
         instance: endpoint.instance,
         uri: target_uri(adapter, Some(endpoint), query)?,

@@ -3,9 +3,11 @@
 //!
 //! Tests read and disturb objects through the Kubernetes API (kube-rs), as an operator with
 //! kubectl would, never through the gateway's own runtime code. Controls only a double can offer
-//! (hold a pod, fail its readiness, count requests) are behind [`Cluster::double`].
+//! (hold a pod, fail its readiness, count requests) are behind [`Cluster::double`]. The
+//! gateway-side helpers at the end (resources, status polling, sessions) serve the scenarios in
+//! tests/kubernetes.rs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -15,8 +17,11 @@ use kube::api::{DeleteParams, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Config};
 use kube_double::{KubeDouble, Options};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
 
 use super::upstream::sample_binary;
+use super::{Gateway, client, eventually, mcp};
 
 /// `1` runs the scenarios against the cluster of the current kubeconfig.
 pub const E2E_ENV: &str = "MCP_GATEWAY_K8S_E2E";
@@ -43,8 +48,14 @@ impl Cluster {
         mcp_gateway::http_client::install_crypto_provider();
         let namespace = "mcp-test".to_string();
         let images = HashMap::from([
-            ("mcp-example:1.0.0".to_string(), sample_binary("mcp-example")),
-            ("tool-example:1.0.0".to_string(), sample_binary("tool-example")),
+            (
+                "mcp-example:1.0.0".to_string(),
+                sample_binary("mcp-example"),
+            ),
+            (
+                "tool-example:1.0.0".to_string(),
+                sample_binary("tool-example"),
+            ),
         ]);
         let double = KubeDouble::start(Options {
             images,
@@ -164,7 +175,13 @@ impl Cluster {
         let services = self.api::<Service>().list(&params).await.expect("LIST");
         (
             names(sets.items.into_iter().map(|s| s.metadata.name).collect()),
-            names(services.items.into_iter().map(|s| s.metadata.name).collect()),
+            names(
+                services
+                    .items
+                    .into_iter()
+                    .map(|s| s.metadata.name)
+                    .collect(),
+            ),
         )
     }
 
@@ -205,5 +222,132 @@ impl Drop for Cluster {
             });
         });
         let _ = cleanup.join();
+    }
+}
+
+// Gateway-side helpers of the scenarios: resources, status, sessions.
+
+pub fn adapter(name: &str, replicas: u32, env: Value) -> Value {
+    json!({"name": name, "imageName": "mcp-example", "imageVersion": "1.0.0",
+           "replicaCount": replicas, "environmentVariables": env})
+}
+
+pub fn weather_tool(name: &str) -> Value {
+    json!({"name": name, "imageName": "tool-example", "imageVersion": "1.0.0",
+        "toolDefinition": {"tool": {"name": name, "description": "Current weather",
+            "inputSchema": {"type": "object", "required": ["location"],
+                            "properties": {"location": {"type": "string"}}}},
+            "port": 8000, "path": "/score"}})
+}
+
+pub async fn send(
+    gw: &Gateway,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<&Value>,
+) -> StatusCode {
+    let mut request = client().request(method, gw.url(path));
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    request.send().await.expect("request").status()
+}
+
+pub async fn status(gw: &Gateway, collection: &str, name: &str) -> Value {
+    client()
+        .get(gw.url(&format!("/{collection}/{name}/status")))
+        .send()
+        .await
+        .expect("status")
+        .json()
+        .await
+        .expect("status JSON")
+}
+
+/// Polls the status until `check` accepts it; returns it.
+pub async fn status_until(
+    gw: &Gateway,
+    collection: &str,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    eventually(what, DEPLOY_TIMEOUT, || async {
+        let status = status(gw, collection, name).await;
+        check(&status).then_some(status)
+    })
+    .await
+}
+
+pub async fn healthy(gw: &Gateway, collection: &str, name: &str, replicas: u32) -> Value {
+    status_until(
+        gw,
+        collection,
+        name,
+        &format!("{name} Healthy with {replicas}"),
+        |s| {
+            s["replicaStatus"] == "Healthy"
+                && s["readyReplicas"] == replicas
+                && s["replicas"]
+                    .as_array()
+                    .is_some_and(|r| r.len() == replicas as usize)
+        },
+    )
+    .await
+}
+
+/// The pod (hostname) that served a new session, or the error.
+pub async fn new_session_pod(url: &str) -> Result<String, String> {
+    let session = mcp::connect(url).await?;
+    let result = mcp::call(&session, "whoami", Value::Null).await;
+    let _ = session.cancel().await;
+    let identity = result?
+        .structured_content
+        .ok_or("whoami is not structured")?;
+    Ok(identity["hostname"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// The pods serving `count` new sessions; an error if one fails (while endpoints change, a
+/// session may start on a replica that is going away).
+pub async fn spread(url: &str, count: usize) -> Result<BTreeSet<String>, String> {
+    let mut pods = BTreeSet::new();
+    for _ in 0..count {
+        pods.insert(new_session_pod(url).await?);
+    }
+    Ok(pods)
+}
+
+/// Waits until `count` new sessions in a row land exactly on `pods`.
+pub async fn settle_on(url: &str, count: usize, pods: &BTreeSet<String>, what: &str) {
+    eventually(what, DEPLOY_TIMEOUT, || async {
+        spread(url, count).await.ok().filter(|seen| seen == pods)
+    })
+    .await;
+}
+
+pub fn container_env(sts: &k8s_openapi::api::apps::v1::StatefulSet) -> Vec<String> {
+    let containers = sts
+        .spec
+        .template
+        .spec
+        .as_ref()
+        .map(|p| p.containers.clone())
+        .unwrap_or_default();
+    containers[0]
+        .env
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|e| e.name)
+        .collect()
+}
+
+pub fn registry_prefix(cluster: &Cluster) -> String {
+    match cluster.image_registry.trim_end_matches('/') {
+        "" => String::new(),
+        registry => format!("{registry}/"),
     }
 }

@@ -70,7 +70,10 @@ pub async fn connect(
                      service account, set KUBECONFIG, or set runtime.kubernetes.kubeconfig"
                 ))
             })?;
-            (config, "inferred config (kubeconfig or in-cluster)".to_string())
+            (
+                config,
+                "inferred config (kubeconfig or in-cluster)".to_string(),
+            )
         }
     };
     let cluster = config.cluster_url.to_string();
@@ -96,12 +99,9 @@ pub async fn call<T>(
     }
 }
 
-/// The HTTP status of an API answer, if the error is one.
-pub fn status_code(err: &RuntimeError) -> Option<u16> {
-    match err {
-        RuntimeError::NotFound(_) => Some(404),
-        _ => None,
-    }
+/// Whether the API answered 404 for the object itself (see [`api_error`]).
+pub fn is_not_found(err: &RuntimeError) -> bool {
+    matches!(err, RuntimeError::NotFound(_))
 }
 
 /// A kube error in words; `context` says what we were doing.
@@ -113,15 +113,16 @@ pub fn api_error(context: &str, err: kube::Error) -> RuntimeError {
             } else {
                 status.message.clone()
             };
-            let namespace_missing = status.code == 404
-                && status
-                    .details
-                    .as_ref()
-                    .is_some_and(|details| details.kind == "namespaces");
+            let missing_namespace = status
+                .details
+                .as_ref()
+                .filter(|details| status.code == 404 && details.kind == "namespaces")
+                .map(|details| details.name.clone());
             match status.code {
-                404 if namespace_missing => RuntimeError::Failed(format!(
-                    "{context}: {message}; create the namespace (kubectl create namespace \
-                     <name>, or apply deploy/namespace.yaml) or set runtime.kubernetes.namespace"
+                404 if missing_namespace.is_some() => RuntimeError::Failed(format!(
+                    "{context}: {message}; create it (kubectl create namespace {}, or apply \
+                     deploy/namespace.yaml) or set runtime.kubernetes.namespace to one that exists",
+                    missing_namespace.unwrap_or_default()
                 )),
                 404 => RuntimeError::NotFound(format!("{context}: {message}")),
                 401 => RuntimeError::Unavailable(format!(
@@ -132,9 +133,7 @@ pub fn api_error(context: &str, err: kube::Error) -> RuntimeError {
                     "{context}: the API server refused (403 Forbidden): {message}; grant the \
                      gateway's service account the Role in deploy/rbac.yaml in this namespace"
                 )),
-                409 => RuntimeError::Failed(format!(
-                    "{context}: conflict (409): {message}"
-                )),
+                409 => RuntimeError::Failed(format!("{context}: conflict (409): {message}")),
                 422 => RuntimeError::Failed(format!(
                     "{context}: the API server rejected the object (422 Invalid): {message}"
                 )),
@@ -165,7 +164,7 @@ mod tests {
     fn api(code: u16, message: &str, kind: &str) -> kube::Error {
         let status: Status = serde_json::from_value(serde_json::json!({
             "status": "Failure", "code": code, "message": message, "reason": "Reason",
-            "details": {"kind": kind}
+            "details": {"kind": kind, "name": "x"}
         }))
         .expect("a Status");
         kube::Error::Api(status.boxed())
@@ -173,10 +172,18 @@ mod tests {
 
     #[test]
     fn api_errors_say_what_to_do() {
-        let err = api_error("apply", api(404, "namespaces \"x\" not found", "namespaces"));
-        assert!(matches!(&err, RuntimeError::Failed(m) if m.contains("create the namespace")));
-        let err = api_error("get", api(404, "statefulsets \"a\" not found", "statefulsets"));
-        assert_eq!(status_code(&err), Some(404));
+        let err = api_error(
+            "apply",
+            api(404, "namespaces \"x\" not found", "namespaces"),
+        );
+        assert!(
+            matches!(&err, RuntimeError::Failed(m) if m.contains("kubectl create namespace x"))
+        );
+        let err = api_error(
+            "get",
+            api(404, "statefulsets \"a\" not found", "statefulsets"),
+        );
+        assert!(is_not_found(&err));
         let err = api_error("apply", api(403, "forbidden", ""));
         assert!(matches!(&err, RuntimeError::Failed(m) if m.contains("deploy/rbac.yaml")));
         let err = api_error("apply", api(503, "etcd down", ""));

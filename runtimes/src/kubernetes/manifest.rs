@@ -112,7 +112,11 @@ pub fn stateful_set(spec: &WorkloadSpec, gateway_id: &str, settings: &PodSetting
     }
 }
 
-fn pod_spec(spec: &WorkloadSpec, settings: &PodSettings, service_account: Option<String>) -> PodSpec {
+fn pod_spec(
+    spec: &WorkloadSpec,
+    settings: &PodSettings,
+    service_account: Option<String>,
+) -> PodSpec {
     let port = i32::from(spec.port);
     PodSpec {
         service_account_name: service_account,
@@ -325,7 +329,10 @@ mod tests {
             container["ports"],
             json!([{"name": "mcp", "containerPort": 8000, "protocol": "TCP"}])
         );
-        assert_eq!(container["readinessProbe"]["tcpSocket"], json!({"port": 8000}));
+        assert_eq!(
+            container["readinessProbe"]["tcpSocket"],
+            json!({"port": 8000})
+        );
         assert_eq!(
             container["resources"],
             json!({"requests": {"cpu": "250m", "memory": "256Mi"},

@@ -90,8 +90,7 @@ impl KubernetesRuntime {
         )
         .await?;
         let pod_api: Api<Pod> = Api::namespaced(client.clone(), &options.namespace);
-        let cache =
-            pods::PodCache::start(pod_api, &naming::gateway_selector(&options.gateway_id));
+        let cache = pods::PodCache::start(pod_api, &naming::gateway_selector(&options.gateway_id));
         tracing::info!(
             %server,
             namespace = %options.namespace,
@@ -191,7 +190,7 @@ impl KubernetesRuntime {
         let context = format!("{id}: cannot delete {kind_word}/{name}");
         match client::call(&context, api.delete(name, &params)).await {
             Ok(_) => Ok(()),
-            Err(err) if client::status_code(&err) == Some(404) => Ok(()),
+            Err(err) if client::is_not_found(&err) => Ok(()),
             Err(err) => Err(err),
         }
     }
@@ -310,9 +309,10 @@ impl Runtime for KubernetesRuntime {
             .and_then(|c| c.image.clone())
             .unwrap_or_default();
         // The controller's count, once it has seen the current spec.
-        let controller = statefulset.status.as_ref().filter(|status| {
-            status.observed_generation >= statefulset.metadata.generation
-        });
+        let controller = statefulset
+            .status
+            .as_ref()
+            .filter(|status| status.observed_generation >= statefulset.metadata.generation);
         let updated = controller
             .and_then(|s| s.updated_replicas)
             .and_then(|r| u32::try_from(r).ok())

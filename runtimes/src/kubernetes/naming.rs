@@ -219,7 +219,11 @@ mod tests {
         assert!(check_owner("gw1", &id, "statefulset/demo", "ns", Some(&labels)).is_ok());
 
         let other_gateway = check_owner("gw2", &id, "statefulset/demo", "ns", Some(&labels));
-        assert!(other_gateway.unwrap_err().contains("another gateway (id gw1)"));
+        assert!(
+            other_gateway
+                .unwrap_err()
+                .contains("another gateway (id gw1)")
+        );
         let foreign = check_owner("gw1", &id, "statefulset/demo", "ns", None).unwrap_err();
         assert!(foreign.contains("not created by mcp-gateway"), "{foreign}");
         let tool = WorkloadId::new(WorkloadKind::Tool, "demo");

@@ -295,9 +295,8 @@ mod tests {
         assert_eq!(not_started(&running), None);
 
         let mut terminating = running.clone();
-        terminating.metadata.deletion_timestamp = Some(
-            serde_json::from_value(json!("2026-11-23T10:00:00Z")).expect("a time"),
-        );
+        terminating.metadata.deletion_timestamp =
+            Some(serde_json::from_value(json!("2026-11-23T10:00:00Z")).expect("a time"));
         assert!(!is_ready(&terminating));
         assert_eq!(state_words(&terminating), "terminating");
 
@@ -341,8 +340,10 @@ mod tests {
             "exited (code 1, Error) (restarted 1 times)"
         );
 
-        let unscheduled = pod(json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
-            "status": "False", "reason": "Unschedulable", "message": "0/3 nodes have enough cpu"}]}));
+        let unscheduled = pod(
+            json!({"phase": "Pending", "conditions": [{"type": "PodScheduled",
+            "status": "False", "reason": "Unschedulable", "message": "0/3 nodes have enough cpu"}]}),
+        );
         assert_eq!(
             state_words(&unscheduled),
             "pending: cannot be scheduled: 0/3 nodes have enough cpu"

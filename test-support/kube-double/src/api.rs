@@ -59,102 +59,208 @@ type Params = Query<HashMap<String, String>>;
 pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/version", get(version))
-        .route("/api", get(|| async { axum::Json(json!({"kind": "APIVersions", "versions": ["v1"],
-            "serverAddressByClientCIDRs": []})) }))
-        .route("/apis", get(|| async { axum::Json(json!({"kind": "APIGroupList", "apiVersion": "v1",
+        .route(
+            "/api",
+            get(|| async {
+                axum::Json(json!({"kind": "APIVersions", "versions": ["v1"],
+            "serverAddressByClientCIDRs": []}))
+            }),
+        )
+        .route(
+            "/apis",
+            get(|| async {
+                axum::Json(json!({"kind": "APIGroupList", "apiVersion": "v1",
             "groups": [{"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}],
-                        "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]})) }))
-        .route("/api/v1", get(|| async { resource_list("v1", &[Kind::Pod, Kind::Service]) }))
-        .route("/apis/apps/v1", get(|| async { resource_list("apps/v1", &[Kind::StatefulSet]) }))
+                        "preferredVersion": {"groupVersion": "apps/v1", "version": "v1"}}]}))
+            }),
+        )
+        .route(
+            "/api/v1",
+            get(|| async { resource_list("v1", &[Kind::Pod, Kind::Service]) }),
+        )
+        .route(
+            "/apis/apps/v1",
+            get(|| async { resource_list("apps/v1", &[Kind::StatefulSet]) }),
+        )
         .route("/api/v1/namespaces/{ns}/{plural}", get(core_collection))
-        .route("/api/v1/namespaces/{ns}/{plural}/{name}",
-            get(core_get).patch(core_patch).delete(core_delete))
+        .route(
+            "/api/v1/namespaces/{ns}/{plural}/{name}",
+            get(core_get).patch(core_patch).delete(core_delete),
+        )
         .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log))
-        .route("/apis/{group}/{version}/namespaces/{ns}/{plural}", get(group_collection))
-        .route("/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}",
-            get(group_get).patch(group_patch).delete(group_delete))
+        .route(
+            "/apis/{group}/{version}/namespaces/{ns}/{plural}",
+            get(group_collection),
+        )
+        .route(
+            "/apis/{group}/{version}/namespaces/{ns}/{plural}/{name}",
+            get(group_get).patch(group_patch).delete(group_delete),
+        )
         .fallback(unknown)
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
 }
 
 async fn record(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    state.requests.lock().unwrap_or_else(|p| p.into_inner()).push(RecordedRequest {
-        method: request.method().to_string(),
-        path: request.uri().path().to_string(),
-        query: request.uri().query().unwrap_or_default().to_string(),
-    });
+    state
+        .requests
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(RecordedRequest {
+            method: request.method().to_string(),
+            path: request.uri().path().to_string(),
+            query: request.uri().query().unwrap_or_default().to_string(),
+        });
     next.run(request).await
 }
 
 async fn version() -> axum::Json<Value> {
-    axum::Json(json!({"major": "1", "minor": "37", "gitVersion": "v1.37.0-kube-double",
+    axum::Json(
+        json!({"major": "1", "minor": "37", "gitVersion": "v1.37.0-kube-double",
         "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
         "buildDate": "2026-01-01T00:00:00Z", "goVersion": "none", "compiler": "rustc",
-        "platform": "linux/amd64"}))
+        "platform": "linux/amd64"}),
+    )
 }
 
 fn resource_list(group_version: &str, kinds: &[Kind]) -> axum::Json<Value> {
-    let resources: Vec<Value> = kinds.iter().map(|k| json!({"name": k.plural(), "namespaced": true,
-        "kind": k.name(), "verbs": ["get", "list", "watch", "patch", "delete"]})).collect();
+    let resources: Vec<Value> = kinds
+        .iter()
+        .map(|k| {
+            json!({"name": k.plural(), "namespaced": true,
+        "kind": k.name(), "verbs": ["get", "list", "watch", "patch", "delete"]})
+        })
+        .collect();
     axum::Json(json!({"kind": "APIResourceList", "apiVersion": "v1",
         "groupVersion": group_version, "resources": resources}))
 }
 
 async fn unknown(method: Method, uri: axum::http::Uri) -> ApiError {
-    ApiError::new(404, "NotFound", format!(
-        "the kube-double does not serve {method} {uri} (it speaks only the subset mcp-gateway uses)"))
+    ApiError::new(
+        404,
+        "NotFound",
+        format!(
+            "the kube-double does not serve {method} {uri} (it speaks only the subset mcp-gateway uses)"
+        ),
+    )
 }
 
 fn kind(group: &str, version: &str, plural: &str) -> Result<Kind, ApiError> {
-    Kind::from_path(group, version, plural).ok_or_else(|| ApiError::new(404, "NotFound", format!(
-        "the kube-double does not serve {plural} in {}{version}",
-        if group.is_empty() { String::new() } else { format!("{group}/") })))
+    Kind::from_path(group, version, plural).ok_or_else(|| {
+        ApiError::new(
+            404,
+            "NotFound",
+            format!(
+                "the kube-double does not serve {plural} in {}{version}",
+                if group.is_empty() {
+                    String::new()
+                } else {
+                    format!("{group}/")
+                }
+            ),
+        )
+    })
 }
 
-async fn core_collection(State(s): State<ApiState>, Path((ns, plural)): Path<(String, String)>, q: Params) -> Response {
+async fn core_collection(
+    State(s): State<ApiState>,
+    Path((ns, plural)): Path<(String, String)>,
+    q: Params,
+) -> Response {
     collection(s, kind("", "v1", &plural), ns, q.0).await
 }
 
-async fn group_collection(State(s): State<ApiState>, Path((group, version, ns, plural)): Path<(String, String, String, String)>, q: Params) -> Response {
+async fn group_collection(
+    State(s): State<ApiState>,
+    Path((group, version, ns, plural)): Path<(String, String, String, String)>,
+    q: Params,
+) -> Response {
     collection(s, kind(&group, &version, &plural), ns, q.0).await
 }
 
-async fn core_get(State(s): State<ApiState>, Path((ns, plural, name)): Path<(String, String, String)>) -> Response {
+async fn core_get(
+    State(s): State<ApiState>,
+    Path((ns, plural, name)): Path<(String, String, String)>,
+) -> Response {
     get_one(s, kind("", "v1", &plural), ns, name)
 }
 
-async fn group_get(State(s): State<ApiState>, Path((group, version, ns, plural, name)): Path<(String, String, String, String, String)>) -> Response {
+async fn group_get(
+    State(s): State<ApiState>,
+    Path((group, version, ns, plural, name)): Path<(String, String, String, String, String)>,
+) -> Response {
     get_one(s, kind(&group, &version, &plural), ns, name)
 }
 
-async fn core_patch(State(s): State<ApiState>, Path((ns, plural, name)): Path<(String, String, String)>, q: Params, headers: HeaderMap, body: Bytes) -> Response {
+async fn core_patch(
+    State(s): State<ApiState>,
+    Path((ns, plural, name)): Path<(String, String, String)>,
+    q: Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     patch(s, kind("", "v1", &plural), ns, name, q.0, headers, body)
 }
 
-async fn group_patch(State(s): State<ApiState>, Path((group, version, ns, plural, name)): Path<(String, String, String, String, String)>, q: Params, headers: HeaderMap, body: Bytes) -> Response {
-    patch(s, kind(&group, &version, &plural), ns, name, q.0, headers, body)
+async fn group_patch(
+    State(s): State<ApiState>,
+    Path((group, version, ns, plural, name)): Path<(String, String, String, String, String)>,
+    q: Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    patch(
+        s,
+        kind(&group, &version, &plural),
+        ns,
+        name,
+        q.0,
+        headers,
+        body,
+    )
 }
 
-async fn core_delete(State(s): State<ApiState>, Path((ns, plural, name)): Path<(String, String, String)>, body: Bytes) -> Response {
+async fn core_delete(
+    State(s): State<ApiState>,
+    Path((ns, plural, name)): Path<(String, String, String)>,
+    body: Bytes,
+) -> Response {
     delete(s, kind("", "v1", &plural), ns, name, body)
 }
 
-async fn group_delete(State(s): State<ApiState>, Path((group, version, ns, plural, name)): Path<(String, String, String, String, String)>, body: Bytes) -> Response {
+async fn group_delete(
+    State(s): State<ApiState>,
+    Path((group, version, ns, plural, name)): Path<(String, String, String, String, String)>,
+    body: Bytes,
+) -> Response {
     delete(s, kind(&group, &version, &plural), ns, name, body)
 }
 
 fn get_one(state: ApiState, kind: Result<Kind, ApiError>, ns: String, name: String) -> Response {
-    let kind = match kind { Ok(kind) => kind, Err(err) => return err.into_response() };
+    let kind = match kind {
+        Ok(kind) => kind,
+        Err(err) => return err.into_response(),
+    };
     match state.store.get(kind, &ns, &name) {
         Some(object) => axum::Json(object).into_response(),
         None => ApiError::not_found(kind, &name).into_response(),
     }
 }
 
-async fn collection(state: ApiState, kind: Result<Kind, ApiError>, ns: String, query: HashMap<String, String>) -> Response {
-    let kind = match kind { Ok(kind) => kind, Err(err) => return err.into_response() };
-    let selector = match Selector::parse(query.get("labelSelector").map(String::as_str), query.get("fieldSelector").map(String::as_str)) {
+async fn collection(
+    state: ApiState,
+    kind: Result<Kind, ApiError>,
+    ns: String,
+    query: HashMap<String, String>,
+) -> Response {
+    let kind = match kind {
+        Ok(kind) => kind,
+        Err(err) => return err.into_response(),
+    };
+    let selector = match Selector::parse(
+        query.get("labelSelector").map(String::as_str),
+        query.get("fieldSelector").map(String::as_str),
+    ) {
         Ok(selector) => selector,
         Err(message) => return ApiError::bad_request(message).into_response(),
     };
@@ -162,8 +268,11 @@ async fn collection(state: ApiState, kind: Result<Kind, ApiError>, ns: String, q
         return watch(state, kind, ns, selector, &query);
     }
     let (items, rv) = state.store.list(kind, Some(&ns), &selector);
-    axum::Json(json!({"apiVersion": kind.api_version(), "kind": format!("{}List", kind.name()),
-        "metadata": {"resourceVersion": rv.to_string()}, "items": items})).into_response()
+    axum::Json(
+        json!({"apiVersion": kind.api_version(), "kind": format!("{}List", kind.name()),
+        "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+    )
+    .into_response()
 }
 
 fn line(event_type: &str, object: &Value) -> Bytes {
@@ -182,15 +291,32 @@ fn bookmark(kind: Kind, rv: u64, initial_end: bool) -> Bytes {
 }
 
 /// A WATCH: newline-delimited JSON events until `timeoutSeconds` or the client leaves.
-fn watch(state: ApiState, kind: Kind, ns: String, selector: Selector, query: &HashMap<String, String>) -> Response {
-    let timeout = query.get("timeoutSeconds").and_then(|t| t.parse().ok()).map(Duration::from_secs).unwrap_or(DEFAULT_WATCH);
-    let bookmarks = query.get("allowWatchBookmarks").is_some_and(|b| b == "true");
+fn watch(
+    state: ApiState,
+    kind: Kind,
+    ns: String,
+    selector: Selector,
+    query: &HashMap<String, String>,
+) -> Response {
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_WATCH);
+    let bookmarks = query
+        .get("allowWatchBookmarks")
+        .is_some_and(|b| b == "true");
     let initial_events = query.get("sendInitialEvents").is_some_and(|b| b == "true");
     let resume = match query.get("resourceVersion").map(String::as_str) {
         None | Some("" | "0") => None,
         Some(rv) => match rv.parse::<u64>() {
             Ok(rv) => Some(rv),
-            Err(_) => return ApiError::bad_request(format!("resourceVersion {rv:?} is not one this server issued")).into_response(),
+            Err(_) => {
+                return ApiError::bad_request(format!(
+                    "resourceVersion {rv:?} is not one this server issued"
+                ))
+                .into_response();
+            }
         },
     };
     let (tx, rx) = mpsc::channel::<Bytes>(256);
@@ -203,9 +329,13 @@ fn watch(state: ApiState, kind: Kind, ns: String, selector: Selector, query: &Ha
             _ => {
                 let (items, rv) = state.store.list(kind, Some(&ns), &selector);
                 for item in &items {
-                    if tx.send(line("ADDED", item)).await.is_err() { return; }
+                    if tx.send(line("ADDED", item)).await.is_err() {
+                        return;
+                    }
                 }
-                if initial_events && tx.send(bookmark(kind, rv, true)).await.is_err() { return; }
+                if initial_events && tx.send(bookmark(kind, rv, true)).await.is_err() {
+                    return;
+                }
                 rv
             }
         };
@@ -214,13 +344,16 @@ fn watch(state: ApiState, kind: Kind, ns: String, selector: Selector, query: &Ha
         loop {
             changes.borrow_and_update();
             let Some(events) = state.store.events_after(last, kind, &ns) else {
-                let gone = ApiError::new(410, "Expired", format!("too old resource version: {last}"));
+                let gone =
+                    ApiError::new(410, "Expired", format!("too old resource version: {last}"));
                 let _ = tx.send(line("ERROR", &gone.status())).await;
                 return;
             };
             for event in events {
                 last = event.rv;
-                if selector.matches(&event.object) && tx.send(line(event.type_, &event.object)).await.is_err() {
+                if selector.matches(&event.object)
+                    && tx.send(line(event.type_, &event.object)).await.is_err()
+                {
                     return;
                 }
             }
@@ -235,7 +368,9 @@ fn watch(state: ApiState, kind: Kind, ns: String, selector: Selector, query: &Ha
         }
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|bytes| (Ok::<_, Infallible>(bytes), rx))
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, Infallible>(bytes), rx))
     });
     Response::builder()
         .header(header::CONTENT_TYPE, "application/json")
@@ -244,9 +379,23 @@ fn watch(state: ApiState, kind: Kind, ns: String, selector: Selector, query: &Ha
 }
 
 /// Server-side apply; the only PATCH the double speaks.
-fn patch(state: ApiState, kind: Result<Kind, ApiError>, ns: String, name: String, query: HashMap<String, String>, headers: HeaderMap, body: Bytes) -> Response {
-    let kind = match kind { Ok(kind) => kind, Err(err) => return err.into_response() };
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+fn patch(
+    state: ApiState,
+    kind: Result<Kind, ApiError>,
+    ns: String,
+    name: String,
+    query: HashMap<String, String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let kind = match kind {
+        Ok(kind) => kind,
+        Err(err) => return err.into_response(),
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     if !content_type.starts_with("application/apply-patch+yaml") {
         return ApiError::new(415, "UnsupportedMediaType", format!(
             "the kube-double speaks only server-side apply (application/apply-patch+yaml), not {content_type:?}")).into_response();
@@ -259,11 +408,19 @@ fn patch(state: ApiState, kind: Result<Kind, ApiError>, ns: String, name: String
     };
     let body: Value = match serde_json::from_slice(&body) {
         Ok(body) => body,
-        Err(err) => return ApiError::bad_request(format!(
-            "the kube-double reads apply bodies as JSON only (kube-rs sends JSON): {err}")).into_response(),
+        Err(err) => {
+            return ApiError::bad_request(format!(
+                "the kube-double reads apply bodies as JSON only (kube-rs sends JSON): {err}"
+            ))
+            .into_response();
+        }
     };
     if let Err(message) = typed(kind, &body) {
-        return ApiError::bad_request(format!("the body is not a valid {}: {message}", kind.name())).into_response();
+        return ApiError::bad_request(format!(
+            "the body is not a valid {}: {message}",
+            kind.name()
+        ))
+        .into_response();
     }
     match state.store.apply(kind, &ns, &name, manager, body) {
         Ok(object) => axum::Json(object).into_response(),
@@ -273,7 +430,10 @@ fn patch(state: ApiState, kind: Result<Kind, ApiError>, ns: String, name: String
 
 /// Checks the body against the k8s-openapi type (field types, required fields).
 fn typed(kind: Kind, body: &Value) -> Result<(), String> {
-    use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::{Pod, Service}};
+    use k8s_openapi::api::{
+        apps::v1::StatefulSet,
+        core::v1::{Pod, Service},
+    };
     let result = match kind {
         Kind::Pod => serde_json::from_value::<Pod>(body.clone()).map(drop),
         Kind::Service => serde_json::from_value::<Service>(body.clone()).map(drop),
@@ -282,27 +442,54 @@ fn typed(kind: Kind, body: &Value) -> Result<(), String> {
     result.map_err(|err| err.to_string())
 }
 
-fn delete(state: ApiState, kind: Result<Kind, ApiError>, ns: String, name: String, body: Bytes) -> Response {
-    let kind = match kind { Ok(kind) => kind, Err(err) => return err.into_response() };
-    let options: Value = if body.is_empty() { json!({}) } else {
+fn delete(
+    state: ApiState,
+    kind: Result<Kind, ApiError>,
+    ns: String,
+    name: String,
+    body: Bytes,
+) -> Response {
+    let kind = match kind {
+        Ok(kind) => kind,
+        Err(err) => return err.into_response(),
+    };
+    let options: Value = if body.is_empty() {
+        json!({})
+    } else {
         match serde_json::from_slice(&body) {
             Ok(options) => options,
-            Err(err) => return ApiError::bad_request(format!("the DeleteOptions body is not JSON: {err}")).into_response(),
+            Err(err) => {
+                return ApiError::bad_request(format!("the DeleteOptions body is not JSON: {err}"))
+                    .into_response();
+            }
         }
     };
     if options["propagationPolicy"] == "Orphan" {
-        return ApiError::bad_request("propagationPolicy Orphan is not supported by the kube-double").into_response();
+        return ApiError::bad_request(
+            "propagationPolicy Orphan is not supported by the kube-double",
+        )
+        .into_response();
     }
-    match state.store.delete(kind, &ns, &name, options["preconditions"]["uid"].as_str()) {
+    match state
+        .store
+        .delete(kind, &ns, &name, options["preconditions"]["uid"].as_str())
+    {
         Ok(object) => axum::Json(object).into_response(),
         Err(err) => err.into_response(),
     }
 }
 
-async fn pod_log(State(state): State<ApiState>, Path((ns, name)): Path<(String, String)>, q: Params) -> Response {
+async fn pod_log(
+    State(state): State<ApiState>,
+    Path((ns, name)): Path<(String, String)>,
+    q: Params,
+) -> Response {
     for unsupported in ["previous", "follow", "timestamps"] {
         if q.get(unsupported).is_some_and(|v| v == "true") {
-            return ApiError::bad_request(format!("{unsupported}=true is not supported by the kube-double")).into_response();
+            return ApiError::bad_request(format!(
+                "{unsupported}=true is not supported by the kube-double"
+            ))
+            .into_response();
         }
     }
     let Some(pod) = state.store.get(Kind::Pod, &ns, &name) else {
@@ -312,15 +499,25 @@ async fn pod_log(State(state): State<ApiState>, Path((ns, name)): Path<(String, 
     if let Some(asked) = q.get("container")
         && container["name"] != asked.as_str()
     {
-        return ApiError::bad_request(format!("container {asked} is not valid for pod {name}")).into_response();
+        return ApiError::bad_request(format!("container {asked} is not valid for pod {name}"))
+            .into_response();
     }
     let status = &pod["status"]["containerStatuses"][0];
     if status["started"] != true && status["restartCount"].as_i64().unwrap_or(0) == 0 {
-        let reason = status["state"]["waiting"]["reason"].as_str().unwrap_or("ContainerCreating");
-        return ApiError::bad_request(format!("container \"{}\" in pod \"{name}\" is waiting to start: {reason}",
-            container["name"].as_str().unwrap_or_default())).into_response();
+        let reason = status["state"]["waiting"]["reason"]
+            .as_str()
+            .unwrap_or("ContainerCreating");
+        return ApiError::bad_request(format!(
+            "container \"{}\" in pod \"{name}\" is waiting to start: {reason}",
+            container["name"].as_str().unwrap_or_default()
+        ))
+        .into_response();
     }
     let tail = q.get("tailLines").and_then(|t| t.parse().ok());
     let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
-    ([(header::CONTENT_TYPE, "text/plain")], state.logs.tail(uid, tail)).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain")],
+        state.logs.tail(uid, tail),
+    )
+        .into_response()
 }

@@ -79,7 +79,14 @@ impl Kubelet {
         logs: LogBook,
         children: Processes,
     ) -> Kubelet {
-        Kubelet { store, images, controls, logs, pods: HashMap::new(), children }
+        Kubelet {
+            store,
+            images,
+            controls,
+            logs,
+            pods: HashMap::new(),
+            children,
+        }
     }
 
     /// Runs until the task is aborted.
@@ -93,12 +100,23 @@ impl Kubelet {
     }
 
     fn statefulsets(&self) {
-        let (sets, _) = self.store.list(Kind::StatefulSet, None, &Selector::default());
+        let (sets, _) = self
+            .store
+            .list(Kind::StatefulSet, None, &Selector::default());
         let (all_pods, _) = self.store.list(Kind::Pod, None, &Selector::default());
         for sts in sets {
-            let namespace = sts["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-            let name = sts["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            let uid = sts["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+            let namespace = sts["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let name = sts["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let uid = sts["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let replicas = sts["spec"]["replicas"].as_u64().unwrap_or(1) as u32;
             let ordered = sts["spec"]["podManagementPolicy"].as_str() != Some("Parallel");
             let revision = format!("{name}-{}", revision_hash(&sts["spec"]["template"]));
@@ -109,7 +127,8 @@ impl Kubelet {
                 .collect();
             let terminating = |pod: &Value| pod["metadata"].get("deletionTimestamp").is_some();
             let ready = |pod: &Value| is_ready(pod) && !terminating(pod);
-            let revision_of = |pod: &Value| pod["metadata"]["labels"]["controller-revision-hash"].clone();
+            let revision_of =
+                |pod: &Value| pod["metadata"]["labels"]["controller-revision-hash"].clone();
 
             for ordinal in 0..replicas {
                 if pods.contains_key(&ordinal) {
@@ -122,15 +141,28 @@ impl Kubelet {
                 // A same-named pod of a deleted StatefulSet may still be terminating.
                 let _ = self.store.create(Kind::Pod, &namespace, pod);
             }
-            let extra: Vec<&Value> = pods.range(replicas..).map(|(_, p)| *p).filter(|p| !terminating(p)).collect();
-            let to_remove = if ordered { extra.into_iter().last().into_iter().collect() } else { extra };
+            let extra: Vec<&Value> = pods
+                .range(replicas..)
+                .map(|(_, p)| *p)
+                .filter(|p| !terminating(p))
+                .collect();
+            let to_remove = if ordered {
+                extra.into_iter().last().into_iter().collect()
+            } else {
+                extra
+            };
             for pod in to_remove {
                 self.delete_pod(&namespace, pod);
             }
-            let current: Vec<&Value> = (0..replicas).filter_map(|o| pods.get(&o).copied()).collect();
+            let current: Vec<&Value> = (0..replicas)
+                .filter_map(|o| pods.get(&o).copied())
+                .collect();
             let settled = current.len() == replicas as usize && current.iter().all(|p| ready(p));
             if settled
-                && let Some(old) = current.iter().rev().find(|p| revision_of(p) != revision.as_str())
+                && let Some(old) = current
+                    .iter()
+                    .rev()
+                    .find(|p| revision_of(p) != revision.as_str())
             {
                 self.delete_pod(&namespace, old);
             }
@@ -148,26 +180,40 @@ impl Kubelet {
                 "currentRevision": revision,
                 "updateRevision": revision,
             });
-            self.store.set_status(Kind::StatefulSet, &namespace, &name, &uid, status);
+            self.store
+                .set_status(Kind::StatefulSet, &namespace, &name, &uid, status);
         }
     }
 
     /// Deletes pods whose owning StatefulSet no longer exists (background cascading deletion).
     fn collect_garbage(&self) {
-        let (sets, _) = self.store.list(Kind::StatefulSet, None, &Selector::default());
-        let owners: HashSet<&str> = sets.iter().filter_map(|s| s["metadata"]["uid"].as_str()).collect();
+        let (sets, _) = self
+            .store
+            .list(Kind::StatefulSet, None, &Selector::default());
+        let owners: HashSet<&str> = sets
+            .iter()
+            .filter_map(|s| s["metadata"]["uid"].as_str())
+            .collect();
         let (pods, _) = self.store.list(Kind::Pod, None, &Selector::default());
         for pod in pods {
             let owner = pod["metadata"]["ownerReferences"][0]["uid"].as_str();
-            if owner.is_some_and(|uid| !owners.contains(uid)) && pod["metadata"].get("deletionTimestamp").is_none() {
-                let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
+            if owner.is_some_and(|uid| !owners.contains(uid))
+                && pod["metadata"].get("deletionTimestamp").is_none()
+            {
+                let namespace = pod["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 self.delete_pod(&namespace, &pod);
             }
         }
     }
 
     fn delete_pod(&self, namespace: &str, pod: &Value) {
-        if let (Some(name), Some(uid)) = (pod["metadata"]["name"].as_str(), pod["metadata"]["uid"].as_str()) {
+        if let (Some(name), Some(uid)) = (
+            pod["metadata"]["name"].as_str(),
+            pod["metadata"]["uid"].as_str(),
+        ) {
             let _ = self.store.delete(Kind::Pod, namespace, name, Some(uid));
         }
     }
@@ -175,23 +221,46 @@ impl Kubelet {
     /// Starts, restarts, probes and stops processes; writes pod status.
     async fn run_pods(&mut self) {
         let (pods, _) = self.store.list(Kind::Pod, None, &Selector::default());
-        let live: HashSet<String> = pods.iter().filter_map(|p| p["metadata"]["uid"].as_str().map(String::from)).collect();
+        let live: HashSet<String> = pods
+            .iter()
+            .filter_map(|p| p["metadata"]["uid"].as_str().map(String::from))
+            .collect();
         self.pods.retain(|uid, _| live.contains(uid));
         for pod in &pods {
-            let namespace = pod["metadata"]["namespace"].as_str().unwrap_or_default().to_string();
-            let name = pod["metadata"]["name"].as_str().unwrap_or_default().to_string();
-            let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_string();
+            let namespace = pod["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let name = pod["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let uid = pod["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             let container = &pod["spec"]["containers"][0];
-            let port = container["ports"][0]["containerPort"].as_u64().and_then(|p| u16::try_from(p).ok());
+            let port = container["ports"][0]["containerPort"]
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok());
             let runtime = self.pods.entry(uid.clone()).or_insert_with(|| PodRuntime {
-                ip: None, child: None, started_at: None, restarts: 0, last_exit: None, restart_at: None, ready: false,
+                ip: None,
+                child: None,
+                started_at: None,
+                restarts: 0,
+                last_exit: None,
+                restart_at: None,
+                ready: false,
             });
             if pod["metadata"].get("deletionTimestamp").is_some() {
                 if let Some(mut child) = runtime.child.take() {
                     let _ = child.start_kill();
                     let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
                 }
-                self.children.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid);
+                self.children
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&uid);
                 self.store.finalize(Kind::Pod, &namespace, &name, &uid);
                 self.logs.forget(&uid);
                 continue;
@@ -215,20 +284,29 @@ impl Kubelet {
                 if held {
                     waiting = Some(("ContainerCreating".into(), String::new()));
                 } else if binary.is_none() {
-                    waiting = Some(("ErrImagePull".into(), format!(
-                        "image \"{image}\" is not in the kube-double's image map (the double runs local binaries, it pulls nothing)"
-                    )));
+                    waiting = Some((
+                        "ErrImagePull".into(),
+                        format!(
+                            "image \"{image}\" is not in the kube-double's image map (the double runs local binaries, it pulls nothing)"
+                        ),
+                    ));
                 } else if runtime.restart_at.is_some_and(|at| Instant::now() < at) {
-                    waiting = Some(("CrashLoopBackOff".into(), format!(
-                        "back-off restarting failed container {} in pod {name}",
-                        container["name"].as_str().unwrap_or_default()
-                    )));
+                    waiting = Some((
+                        "CrashLoopBackOff".into(),
+                        format!(
+                            "back-off restarting failed container {} in pod {name}",
+                            container["name"].as_str().unwrap_or_default()
+                        ),
+                    ));
                 } else if let Some(binary) = binary {
                     let ip = *runtime.ip.get_or_insert_with(|| allocate_ip(port));
                     match spawn(&binary, container, ip, port, &name) {
                         Ok(mut child) => {
                             if let Some(pid) = child.id() {
-                                self.children.lock().unwrap_or_else(|p| p.into_inner()).insert(uid.clone(), pid);
+                                self.children
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .insert(uid.clone(), pid);
                             }
                             self.logs.capture(&uid, &mut child);
                             runtime.child = Some(child);
@@ -236,13 +314,18 @@ impl Kubelet {
                             runtime.restart_at = None;
                         }
                         Err(err) => {
-                            waiting = Some(("RunContainerError".into(), format!("cannot start {}: {err}", binary.display())));
+                            waiting = Some((
+                                "RunContainerError".into(),
+                                format!("cannot start {}: {err}", binary.display()),
+                            ));
                         }
                     }
                 }
             }
             runtime.ready = match (&runtime.child, runtime.ip) {
-                (Some(_), Some(ip)) if !Controls::has(&self.controls.unready, &namespace, &name) => {
+                (Some(_), Some(ip))
+                    if !Controls::has(&self.controls.unready, &namespace, &name) =>
+                {
                     match probe_port(container, port) {
                         Some(probe) => tcp_open(SocketAddr::from((ip, probe))).await,
                         None => true,
@@ -251,7 +334,8 @@ impl Kubelet {
                 _ => false,
             };
             let status = pod_status(runtime, container, &image, waiting);
-            self.store.set_status(Kind::Pod, &namespace, &name, &uid, status);
+            self.store
+                .set_status(Kind::Pod, &namespace, &name, &uid, status);
         }
         // Keep the shared process table in step so dropping the double kills everything.
         let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
@@ -266,19 +350,25 @@ impl Kubelet {
 
 /// `<name>-<ordinal>`'s ordinal.
 fn ordinal(statefulset: &str, pod: &str) -> Option<u32> {
-    pod.strip_prefix(statefulset)?.strip_prefix('-')?.parse().ok()
+    pod.strip_prefix(statefulset)?
+        .strip_prefix('-')?
+        .parse()
+        .ok()
 }
 
 fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
 }
 
 /// A short stable hash of a pod template (FNV-1a over its JSON), like the controller's.
 fn revision_hash(template: &Value) -> String {
     let text = template.to_string();
-    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let hash = text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
     format!("{:010x}", hash & 0xff_ffff_ffff)
 }
 
@@ -315,7 +405,8 @@ fn allocate_ip(port: Option<u16>) -> Ipv4Addr {
         let n = NEXT_IP.fetch_add(1, Ordering::Relaxed);
         let ip = Ipv4Addr::new(127, 0, ((n / 253) % 256) as u8, (2 + n % 253) as u8);
         let busy = port.is_some_and(|port| {
-            std::net::TcpStream::connect_timeout(&SocketAddr::from((ip, port)), PROBE_TIMEOUT).is_ok()
+            std::net::TcpStream::connect_timeout(&SocketAddr::from((ip, port)), PROBE_TIMEOUT)
+                .is_ok()
         });
         if !busy {
             return ip;
@@ -323,7 +414,13 @@ fn allocate_ip(port: Option<u16>) -> Ipv4Addr {
     }
 }
 
-fn spawn(binary: &PathBuf, container: &Value, ip: Ipv4Addr, port: Option<u16>, pod: &str) -> std::io::Result<Child> {
+fn spawn(
+    binary: &PathBuf,
+    container: &Value,
+    ip: Ipv4Addr,
+    port: Option<u16>,
+    pod: &str,
+) -> std::io::Result<Child> {
     let mut command = Command::new(binary);
     // A container sees exactly its spec's environment, not the test's.
     command.env_clear();
@@ -371,12 +468,22 @@ fn probe_port(container: &Value, container_port: Option<u16>) -> Option<u16> {
 }
 
 async fn tcp_open(addr: SocketAddr) -> bool {
-    matches!(tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await, Ok(Ok(_)))
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(addr)).await,
+        Ok(Ok(_))
+    )
 }
 
-fn pod_status(runtime: &PodRuntime, container: &Value, image: &str, waiting: Option<(String, String)>) -> Value {
+fn pod_status(
+    runtime: &PodRuntime,
+    container: &Value,
+    image: &str,
+    waiting: Option<(String, String)>,
+) -> Value {
     let state = match (&waiting, &runtime.child) {
-        (Some((reason, message)), _) if message.is_empty() => json!({"waiting": {"reason": reason}}),
+        (Some((reason, message)), _) if message.is_empty() => {
+            json!({"waiting": {"reason": reason}})
+        }
         (Some((reason, message)), _) => json!({"waiting": {"reason": reason, "message": message}}),
         (None, Some(_)) => json!({"running": {"startedAt": runtime.started_at}}),
         (None, None) => json!({"waiting": {"reason": "ContainerCreating"}}),
@@ -388,7 +495,8 @@ fn pod_status(runtime: &PodRuntime, container: &Value, image: &str, waiting: Opt
         "started": running, "restartCount": runtime.restarts, "state": state,
     });
     if let Some(code) = runtime.last_exit {
-        container_status["lastState"] = json!({"terminated": {"exitCode": code, "reason": "Error"}});
+        container_status["lastState"] =
+            json!({"terminated": {"exitCode": code, "reason": "Error"}});
     }
     let mut status = json!({
         "phase": if running || runtime.restarts > 0 { "Running" } else { "Pending" },
@@ -422,10 +530,16 @@ mod tests {
         let pod = pod_from_template(&sts, "demo", "uid-1", 1, "demo-abc");
         assert_eq!(pod["metadata"]["name"], "demo-1");
         assert_eq!(pod["metadata"]["labels"]["app"], "demo");
-        assert_eq!(pod["metadata"]["labels"]["controller-revision-hash"], "demo-abc");
+        assert_eq!(
+            pod["metadata"]["labels"]["controller-revision-hash"],
+            "demo-abc"
+        );
         assert_eq!(pod["metadata"]["ownerReferences"][0]["uid"], "uid-1");
         assert_eq!(pod["spec"]["subdomain"], "demo-service");
         assert_eq!(ordinal("demo", "demo-1"), Some(1));
-        assert_ne!(revision_hash(&json!({"a": 1})), revision_hash(&json!({"a": 2})));
+        assert_ne!(
+            revision_hash(&json!({"a": 1})),
+            revision_hash(&json!({"a": 2}))
+        );
     }
 }

@@ -80,9 +80,23 @@ impl KubeDouble {
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let kubelet = Kubelet::new(store.clone(), options.images, controls.clone(), logs, processes.clone());
+        let kubelet = Kubelet::new(
+            store.clone(),
+            options.images,
+            controls.clone(),
+            logs,
+            processes.clone(),
+        );
         let kubelet = tokio::spawn(kubelet.run());
-        Ok(KubeDouble { url, store, controls, requests, processes, server, kubelet })
+        Ok(KubeDouble {
+            url,
+            store,
+            controls,
+            requests,
+            processes,
+            server,
+            kubelet,
+        })
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -109,7 +123,9 @@ impl KubeDouble {
 
     /// Every object of a kind in a namespace.
     pub fn objects(&self, kind: Kind, namespace: &str) -> Vec<Value> {
-        self.store.list(kind, Some(namespace), &selector::Selector::default()).0
+        self.store
+            .list(kind, Some(namespace), &selector::Selector::default())
+            .0
     }
 
     /// Keeps the kubelet from starting pod `name` (new or recreated) until [`Self::release`].
@@ -129,11 +145,19 @@ impl KubeDouble {
 
     /// Every request received so far.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.requests.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
-fn set(set: &Mutex<std::collections::HashSet<(String, String)>>, namespace: &str, name: &str, on: bool) {
+fn set(
+    set: &Mutex<std::collections::HashSet<(String, String)>>,
+    namespace: &str,
+    name: &str,
+    on: bool,
+) {
     let mut set = set.lock().unwrap_or_else(|p| p.into_inner());
     let key = (namespace.to_string(), name.to_string());
     if on {
@@ -147,7 +171,12 @@ impl Drop for KubeDouble {
     fn drop(&mut self) {
         self.server.abort();
         self.kubelet.abort();
-        for pid in self.processes.lock().unwrap_or_else(|p| p.into_inner()).values() {
+        for pid in self
+            .processes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
             if let Ok(pid) = libc::pid_t::try_from(*pid) {
                 // SAFETY: kill(2) with a pid this double spawned and has not seen exit.
                 unsafe {

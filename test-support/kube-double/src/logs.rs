@@ -50,14 +50,20 @@ impl LogBook {
             return String::new();
         };
         let skip = tail.map_or(0, |t| buffer.len().saturating_sub(t));
-        buffer.iter().skip(skip).fold(String::new(), |mut out, line| {
-            out.push_str(line);
-            out.push('\n');
-            out
-        })
+        buffer
+            .iter()
+            .skip(skip)
+            .fold(String::new(), |mut out, line| {
+                out.push_str(line);
+                out.push('\n');
+                out
+            })
     }
 
     pub fn forget(&self, uid: &str) {
-        self.lines.lock().unwrap_or_else(|p| p.into_inner()).remove(uid);
+        self.lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid);
     }
 }

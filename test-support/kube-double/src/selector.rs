@@ -53,8 +53,12 @@ impl Selector {
         let labels_ok = self.labels.iter().all(|requirement| match requirement {
             Requirement::Equals(key, value) => label(key) == Some(value.as_str()),
             Requirement::NotEquals(key, value) => label(key) != Some(value.as_str()),
-            Requirement::In(key, values) => label(key).is_some_and(|l| values.iter().any(|v| v == l)),
-            Requirement::NotIn(key, values) => !label(key).is_some_and(|l| values.iter().any(|v| v == l)),
+            Requirement::In(key, values) => {
+                label(key).is_some_and(|l| values.iter().any(|v| v == l))
+            }
+            Requirement::NotIn(key, values) => {
+                !label(key).is_some_and(|l| values.iter().any(|v| v == l))
+            }
             Requirement::Exists(key) => label(key).is_some(),
             Requirement::NotExists(key) => label(key).is_none(),
         });
@@ -110,7 +114,10 @@ fn parse_term(term: &str) -> Result<Requirement, String> {
         return Ok(Requirement::In(key.trim().to_string(), set(rest)?));
     }
     if let Some((key, value)) = term.split_once("!=") {
-        return Ok(Requirement::NotEquals(key.trim().into(), value.trim().into()));
+        return Ok(Requirement::NotEquals(
+            key.trim().into(),
+            value.trim().into(),
+        ));
     }
     if let Some((key, value)) = term.split_once("==").or_else(|| term.split_once('=')) {
         return Ok(Requirement::Equals(key.trim().into(), value.trim().into()));

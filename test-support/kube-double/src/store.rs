@@ -203,7 +203,12 @@ impl Store {
     }
 
     /// Matching objects of a namespace (`None`: all) and the resourceVersion of the listing.
-    pub fn list(&self, kind: Kind, namespace: Option<&str>, selector: &Selector) -> (Vec<Value>, u64) {
+    pub fn list(
+        &self,
+        kind: Kind,
+        namespace: Option<&str>,
+        selector: &Selector,
+    ) -> (Vec<Value>, u64) {
         let inner = self.lock();
         let items = inner
             .objects
@@ -233,7 +238,13 @@ impl Store {
     }
 
     /// Records a change: new resourceVersion, history, wake-up.
-    fn commit(&self, inner: &mut Inner, type_: &'static str, key: &Key, mut object: Value) -> Value {
+    fn commit(
+        &self,
+        inner: &mut Inner,
+        type_: &'static str,
+        key: &Key,
+        mut object: Value,
+    ) -> Value {
         inner.rv += 1;
         object["metadata"]["resourceVersion"] = Value::String(inner.rv.to_string());
         if type_ == "DELETED" {
@@ -284,7 +295,11 @@ impl Store {
         if !inner.namespaces.contains(namespace) {
             return Err(ApiError {
                 details: json!({"name": namespace, "kind": "namespaces"}),
-                ..ApiError::new(404, "NotFound", format!("namespaces \"{namespace}\" not found"))
+                ..ApiError::new(
+                    404,
+                    "NotFound",
+                    format!("namespaces \"{namespace}\" not found"),
+                )
             });
         }
         let key = (kind, namespace.to_string(), name.to_string());
@@ -298,7 +313,13 @@ impl Store {
         let previous = inner.applied.get(&(key.clone(), manager.to_string()));
         let mut merged = merge(&live, previous, &applied);
         // What only the server writes survives any apply.
-        for field in ["uid", "creationTimestamp", "generation", "deletionTimestamp", "resourceVersion"] {
+        for field in [
+            "uid",
+            "creationTimestamp",
+            "generation",
+            "deletionTimestamp",
+            "resourceVersion",
+        ] {
             match live["metadata"].get(field) {
                 Some(value) => merged["metadata"][field] = value.clone(),
                 None => {
@@ -325,20 +346,35 @@ impl Store {
         }
         merged["metadata"]["managedFields"] = json!([{"manager": manager, "operation": "Apply",
             "apiVersion": kind.api_version(), "time": now(), "fieldsType": "FieldsV1", "fieldsV1": {}}]);
-        inner.applied.insert((key.clone(), manager.to_string()), applied);
+        inner
+            .applied
+            .insert((key.clone(), manager.to_string()), applied);
         Ok(self.commit(&mut inner, type_, &key, merged))
     }
 
     /// Creates an object the double's own controllers make (pods); fails if it exists.
-    pub fn create(&self, kind: Kind, namespace: &str, mut object: Value) -> Result<Value, ApiError> {
-        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    pub fn create(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        mut object: Value,
+    ) -> Result<Value, ApiError> {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let mut inner = self.lock();
         let key = (kind, namespace.to_string(), name.clone());
         if inner.objects.contains_key(&key) {
-            return Err(ApiError::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", kind.group_resource())));
+            return Err(ApiError::new(
+                409,
+                "AlreadyExists",
+                format!("{} \"{name}\" already exists", kind.group_resource()),
+            ));
         }
         let metadata = Self::new_metadata(&mut inner, namespace, &name);
-        if let (Some(target), Value::Object(fresh)) = (object["metadata"].as_object_mut(), metadata) {
+        if let (Some(target), Value::Object(fresh)) = (object["metadata"].as_object_mut(), metadata)
+        {
             target.extend(fresh);
         }
         object["apiVersion"] = Value::String(kind.api_version().into());
@@ -350,7 +386,9 @@ impl Store {
     pub fn set_status(&self, kind: Kind, namespace: &str, name: &str, uid: &str, status: Value) {
         let mut inner = self.lock();
         let key = (kind, namespace.to_string(), name.to_string());
-        let Some(live) = inner.objects.get(&key) else { return };
+        let Some(live) = inner.objects.get(&key) else {
+            return;
+        };
         if live["metadata"]["uid"] != uid || live.get("status") == Some(&status) {
             return;
         }
@@ -361,7 +399,13 @@ impl Store {
 
     /// DELETE: pods are marked (the kubelet stops them, then [`Store::finalize`] removes them);
     /// other objects go at once. `uid`: the request's precondition.
-    pub fn delete(&self, kind: Kind, namespace: &str, name: &str, uid: Option<&str>) -> Result<Value, ApiError> {
+    pub fn delete(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        uid: Option<&str>,
+    ) -> Result<Value, ApiError> {
         let mut inner = self.lock();
         let key = (kind, namespace.to_string(), name.to_string());
         let Some(live) = inner.objects.get(&key).cloned() else {
@@ -370,10 +414,14 @@ impl Store {
         if let Some(uid) = uid
             && live["metadata"]["uid"] != uid
         {
-            return Err(ApiError::new(409, "Conflict", format!(
-                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                live["metadata"]["uid"].as_str().unwrap_or_default()
-            )));
+            return Err(ApiError::new(
+                409,
+                "Conflict",
+                format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    live["metadata"]["uid"].as_str().unwrap_or_default()
+                ),
+            ));
         }
         if kind == Kind::Pod {
             if live["metadata"].get("deletionTimestamp").is_some() {
@@ -404,7 +452,10 @@ fn check_identity(kind: Kind, namespace: &str, name: &str, body: &Value) -> Resu
     if body["apiVersion"] != kind.api_version() || body["kind"] != kind.name() {
         return Err(ApiError::bad_request(format!(
             "the body is apiVersion {} kind {}, but the URL is for {} {}",
-            body["apiVersion"], body["kind"], kind.api_version(), kind.name()
+            body["apiVersion"],
+            body["kind"],
+            kind.api_version(),
+            kind.name()
         )));
     }
     if body["metadata"]["name"] != name {
@@ -429,8 +480,15 @@ fn sanitize(mut body: Value) -> Value {
         object.remove("status");
     }
     if let Some(metadata) = body["metadata"].as_object_mut() {
-        for field in ["uid", "resourceVersion", "creationTimestamp", "generation", "managedFields",
-                      "deletionTimestamp", "selfLink"] {
+        for field in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "generation",
+            "managedFields",
+            "deletionTimestamp",
+            "selfLink",
+        ] {
             metadata.remove(field);
         }
     }
@@ -447,7 +505,10 @@ fn merge(live: &Value, previous: Option<&Value>, applied: &Value) -> Value {
             for (key, value) in live {
                 match applied.get(key) {
                     Some(new) => {
-                        out.insert(key.clone(), merge(value, previous.and_then(|p| p.get(key)), new));
+                        out.insert(
+                            key.clone(),
+                            merge(value, previous.and_then(|p| p.get(key)), new),
+                        );
                     }
                     None if previous.is_some_and(|p| p.contains_key(key)) => {}
                     None => {
@@ -469,8 +530,15 @@ fn check_immutable(kind: Kind, live: &Value, merged: &Value) -> Result<(), ApiEr
     if kind != Kind::StatefulSet {
         return Ok(());
     }
-    let mutable = ["replicas", "ordinals", "template", "updateStrategy",
-                   "persistentVolumeClaimRetentionPolicy", "minReadySeconds", "revisionHistoryLimit"];
+    let mutable = [
+        "replicas",
+        "ordinals",
+        "template",
+        "updateStrategy",
+        "persistentVolumeClaimRetentionPolicy",
+        "minReadySeconds",
+        "revisionHistoryLimit",
+    ];
     let frozen = |spec: &Value| -> Value {
         let mut spec = spec.clone();
         if let Some(map) = spec.as_object_mut() {
@@ -479,12 +547,16 @@ fn check_immutable(kind: Kind, live: &Value, merged: &Value) -> Result<(), ApiEr
         spec
     };
     if frozen(&live["spec"]) != frozen(&merged["spec"]) {
-        return Err(ApiError::new(422, "Invalid", format!(
-            "StatefulSet.apps \"{}\" is invalid: spec: Forbidden: updates to statefulset spec for \
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!(
+                "StatefulSet.apps \"{}\" is invalid: spec: Forbidden: updates to statefulset spec for \
              fields other than {} are forbidden",
-            live["metadata"]["name"].as_str().unwrap_or_default(),
-            mutable.map(|f| format!("'{f}'")).join(", ")
-        )));
+                live["metadata"]["name"].as_str().unwrap_or_default(),
+                mutable.map(|f| format!("'{f}'")).join(", ")
+            ),
+        ));
     }
     Ok(())
 }
@@ -504,27 +576,67 @@ mod tests {
     fn apply_creates_then_removes_fields_the_manager_dropped() {
         let store = Store::new(&["ns".to_string()]);
         let env = json!([{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]);
-        let created = store.apply(Kind::StatefulSet, "ns", "demo", "gw", sts(env, json!({"x": "1"}))).expect("apply");
+        let created = store
+            .apply(
+                Kind::StatefulSet,
+                "ns",
+                "demo",
+                "gw",
+                sts(env, json!({"x": "1"})),
+            )
+            .expect("apply");
         assert_eq!(created["metadata"]["generation"], 1);
         let uid = created["metadata"]["uid"].clone();
 
         // Another writer's label survives; the manager's own dropped env var does not.
-        store.set_status(Kind::StatefulSet, "ns", "demo", uid.as_str().unwrap_or_default(), json!({"replicas": 2}));
+        store.set_status(
+            Kind::StatefulSet,
+            "ns",
+            "demo",
+            uid.as_str().unwrap_or_default(),
+            json!({"replicas": 2}),
+        );
         let mut next = sts(json!([{"name": "A", "value": "1"}]), json!({"x": "1"}));
         next["metadata"]["labels"] = json!({});
-        let updated = store.apply(Kind::StatefulSet, "ns", "demo", "gw", next.clone()).expect("apply");
-        assert_eq!(updated["spec"]["template"]["spec"]["containers"][0]["env"], json!([{"name": "A", "value": "1"}]));
+        let updated = store
+            .apply(Kind::StatefulSet, "ns", "demo", "gw", next.clone())
+            .expect("apply");
+        assert_eq!(
+            updated["spec"]["template"]["spec"]["containers"][0]["env"],
+            json!([{"name": "A", "value": "1"}])
+        );
         assert_eq!(updated["metadata"]["labels"], json!({}));
         assert_eq!(updated["metadata"]["uid"], uid);
         assert_eq!(updated["metadata"]["generation"], 2);
         assert_eq!(updated["status"], json!({"replicas": 2}));
         // The same apply again changes nothing, not even the resourceVersion.
-        let again = store.apply(Kind::StatefulSet, "ns", "demo", "gw", next).expect("apply");
-        assert_eq!(again["metadata"]["resourceVersion"], updated["metadata"]["resourceVersion"]);
+        let again = store
+            .apply(Kind::StatefulSet, "ns", "demo", "gw", next)
+            .expect("apply");
+        assert_eq!(
+            again["metadata"]["resourceVersion"],
+            updated["metadata"]["resourceVersion"]
+        );
 
-        let err = store.apply(Kind::StatefulSet, "ns", "demo", "gw", sts(json!([]), json!({"x": "2"}))).unwrap_err();
+        let err = store
+            .apply(
+                Kind::StatefulSet,
+                "ns",
+                "demo",
+                "gw",
+                sts(json!([]), json!({"x": "2"})),
+            )
+            .unwrap_err();
         assert_eq!(err.code, 422);
-        let err = store.apply(Kind::StatefulSet, "other", "demo", "gw", sts(json!([]), json!({}))).unwrap_err();
+        let err = store
+            .apply(
+                Kind::StatefulSet,
+                "other",
+                "demo",
+                "gw",
+                sts(json!([]), json!({})),
+            )
+            .unwrap_err();
         assert_eq!(err.code, 404);
         assert_eq!(err.details["kind"], "namespaces");
     }
@@ -533,14 +645,26 @@ mod tests {
     fn pods_are_marked_then_finalized_and_history_resumes() {
         let store = Store::new(&["ns".to_string()]);
         let start = store.resource_version();
-        let pod = store.create(Kind::Pod, "ns", json!({"metadata": {"name": "p"}})).expect("create");
-        let uid = pod["metadata"]["uid"].as_str().unwrap_or_default().to_string();
-        let marked = store.delete(Kind::Pod, "ns", "p", Some(&uid)).expect("delete");
+        let pod = store
+            .create(Kind::Pod, "ns", json!({"metadata": {"name": "p"}}))
+            .expect("create");
+        let uid = pod["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let marked = store
+            .delete(Kind::Pod, "ns", "p", Some(&uid))
+            .expect("delete");
         assert!(marked["metadata"]["deletionTimestamp"].is_string());
         assert!(store.delete(Kind::Pod, "ns", "p", Some("other")).is_err());
         store.finalize(Kind::Pod, "ns", "p", &uid);
         assert!(store.get(Kind::Pod, "ns", "p").is_none());
-        let types: Vec<&str> = store.events_after(start, Kind::Pod, "ns").unwrap_or_default().iter().map(|e| e.type_).collect();
+        let types: Vec<&str> = store
+            .events_after(start, Kind::Pod, "ns")
+            .unwrap_or_default()
+            .iter()
+            .map(|e| e.type_)
+            .collect();
         assert_eq!(types, ["ADDED", "MODIFIED", "DELETED"]);
     }
 }
