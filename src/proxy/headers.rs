@@ -57,7 +57,8 @@ fn named_in_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
 }
 
 fn is_hop_by_hop(headers: &HeaderMap, name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name.as_str()) || named_in_connection(headers, name)
+    HOP_BY_HOP.contains(&name.as_str())
+        || (headers.contains_key(header::CONNECTION) && named_in_connection(headers, name))
 }
 
 /// Who is calling, as the upstream is told.
@@ -102,13 +103,19 @@ pub fn upstream_request(
 /// Filters upstream response headers in place for the client. The caller sets the gateway's own
 /// `Mcp-Session-Id` afterwards.
 pub fn downstream_response(headers: &mut HeaderMap) {
-    let drop: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| RESPONSE_DROP.contains(&name.as_str()) || is_hop_by_hop(headers, name))
-        .cloned()
-        .collect();
-    for name in drop {
-        headers.remove(&name);
+    // Headers the upstream's Connection header names are hop-by-hop too (rare: collect only then).
+    if headers.contains_key(header::CONNECTION) {
+        let named: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| named_in_connection(headers, name))
+            .cloned()
+            .collect();
+        for name in named {
+            headers.remove(&name);
+        }
+    }
+    for name in RESPONSE_DROP.iter().chain(HOP_BY_HOP) {
+        headers.remove(*name);
     }
     if is_event_stream(headers) {
         // Every event must reach the client as it is sent: tell caches and buffering proxies

@@ -438,13 +438,14 @@ fn refuse_origin(state: &AppState, origin: Option<&HeaderValue>) -> Option<Respo
 
 /// The endpoints of an adapter: its replicas, or its `url` as replica 0.
 fn endpoints_of(state: &AppState, adapter: &Resource) -> Arc<Vec<Endpoint>> {
-    match &adapter.spec.url {
-        Some(_) => Arc::new(Vec::new()),
+    static NONE: std::sync::LazyLock<Arc<Vec<Endpoint>>> = std::sync::LazyLock::new(Arc::default);
+    let found = match &adapter.spec.url {
+        Some(_) => None,
         None => state
             .observed
-            .endpoints(WorkloadKind::Adapter, adapter.name())
-            .unwrap_or_default(),
-    }
+            .endpoints(WorkloadKind::Adapter, adapter.name()),
+    };
+    found.unwrap_or_else(|| NONE.clone())
 }
 
 fn target_uri(adapter: &Resource, endpoint: Option<&Endpoint>, query: Option<&str>) -> Option<Uri> {
