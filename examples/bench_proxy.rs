@@ -23,6 +23,17 @@ impl Drop for Killed {
     }
 }
 
+/// nginx's master must be asked to stop (SIGTERM), or its workers outlive it.
+struct Nginx(Child);
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -275,10 +286,11 @@ async fn main() {
             .arg("-c")
             .arg(&conf)
             .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("nginx");
-        nginx_guard = Some(Killed(child));
+        nginx_guard = Some(Nginx(child));
         wait_port(port);
         format!("http://127.0.0.1:{port}/mcp")
     });
