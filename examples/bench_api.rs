@@ -4,9 +4,10 @@
 //! the release `mcp-gateway` binary next to it (runtime `none`, a fresh store in a temp dir), so
 //! build that first: `cargo build --release`. Prints p50/p90/p99 of list latency and create rate.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[path = "support/mod.rs"]
+mod support;
 
 #[tokio::main]
 async fn main() {
@@ -14,45 +15,8 @@ async fn main() {
     let count: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
 
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe
-        .parent()
-        .and_then(|examples| examples.parent())
-        .map(|dir| dir.join("mcp-gateway"))
-        .expect("target dir");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\npath = \"{}\"\n[runtime]\nkind = \"none\"\n",
-            dir.path().join("bench.db").display()
-        ),
-    )
-    .expect("write config");
-    let mut child = Command::new(&bin)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| {
-            panic!(
-                "start {}: {err} (cargo build --release first)",
-                bin.display()
-            )
-        });
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("listening line");
-    let base = line
-        .trim()
-        .strip_prefix("mcp-gateway listening on ")
-        .expect("listening line")
-        .to_string();
+    let gateway = support::Gateway::start("none");
+    let base = gateway.base.clone();
 
     let http = reqwest::Client::new();
     let started = Instant::now();
@@ -112,6 +76,4 @@ async fn main() {
         pct(0.9).as_secs_f64() * 1e3,
         pct(0.99).as_secs_f64() * 1e3
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }

@@ -11,8 +11,6 @@
 //! ready), and the status reading `Healthy` with no deploy message.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -21,6 +19,9 @@ use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Value, json};
+
+#[path = "support/mod.rs"]
+mod support;
 
 #[tokio::main]
 async fn main() {
@@ -34,49 +35,8 @@ async fn main() {
         .await
         .expect("a Docker engine answers");
 
-    let exe = std::env::current_exe().expect("current exe");
-    let bin = exe
-        .parent()
-        .and_then(|examples| examples.parent())
-        .map(|dir| dir.join("mcp-gateway"))
-        .expect("target dir");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("bench.db");
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\npath = \"{}\"\n[runtime]\nkind = \"docker\"\n",
-            db.display()
-        ),
-    )
-    .expect("write config");
-    let mut child = Command::new(&bin)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0"])
-        .env(
-            "RUST_LOG",
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|err| {
-            panic!(
-                "start {}: {err} (cargo build --release first)",
-                bin.display()
-            )
-        });
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("listening line");
-    let base = line
-        .trim()
-        .strip_prefix("mcp-gateway listening on ")
-        .expect("listening line")
-        .to_string();
+    let gateway = support::Gateway::start("docker");
+    let (base, db) = (gateway.base.clone(), gateway.db.clone());
     let gateway_id = {
         let store = mcp_gateway::store::Store::open(&db).expect("open store");
         let id = store.setting("gateway_id").expect("read").expect("stored");
@@ -185,8 +145,7 @@ async fn main() {
         ms(firsts[0]),
         ms(firsts[firsts.len() - 1])
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(gateway);
 }
 
 fn ms(duration: Duration) -> f64 {

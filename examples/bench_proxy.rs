@@ -6,8 +6,7 @@
 //! `cargo run --release --example bench_proxy -- [REQUESTS] [CONCURRENCY] [SECONDS] [SESSIONS]`
 //! (defaults 5000 16 5 10000). nginx is used when found on PATH or in /usr/sbin.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -195,6 +194,9 @@ async fn measure(
     }
 }
 
+#[path = "support/mod.rs"]
+mod support;
+
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args()
@@ -205,17 +207,11 @@ async fn main() {
     let seconds = args.next().unwrap_or(5) as u64;
     let sessions = args.next().unwrap_or(10_000);
 
-    let exe = std::env::current_exe().expect("exe");
-    let bin_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_path_buf();
     let dir = tempfile::tempdir().expect("tempdir");
 
     let upstream_port = free_port();
     let _upstream = Killed(
-        Command::new(bin_dir.join("mcp-example"))
+        Command::new(support::sibling("mcp-example"))
             .env("PORT", upstream_port.to_string())
             .env("BIND", "127.0.0.1")
             .env("MCP_SESSION_IDLE_SECS", "3600")
@@ -226,33 +222,9 @@ async fn main() {
     wait_port(upstream_port);
     let upstream = format!("http://127.0.0.1:{upstream_port}/mcp");
 
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\npath = \"{}\"\n[runtime]\nkind = \"none\"\n",
-            dir.path().join("gw.db").display()
-        ),
-    )
-    .expect("config");
-    let mut gateway = Command::new(bin_dir.join("mcp-gateway"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .args(["--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("mcp-gateway");
-    let mut line = String::new();
-    BufReader::new(gateway.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("listening line");
-    let gateway_pid = gateway.id();
-    let _gateway = Killed(gateway);
-    let base = line
-        .trim()
-        .trim_start_matches("mcp-gateway listening on ")
-        .to_string();
+    let gateway = support::Gateway::start("none");
+    let gateway_pid = gateway.pid();
+    let base = gateway.base.clone();
     let http = reqwest::Client::new();
     let created = http
         .post(format!("{base}/adapters"))

@@ -11,7 +11,7 @@
 //! - `tools/call` of the weather tool vs `POST /score` with the same body, interleaved.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,14 +24,6 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn sibling(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
-    exe.parent()
-        .and_then(|examples| examples.parent())
-        .map(|dir| dir.join(name))
-        .expect("target dir")
 }
 
 /// Starts `bin` and returns it with the first stdout line that contains `marker`.
@@ -189,41 +181,24 @@ where
     samples
 }
 
+#[path = "support/mod.rs"]
+mod support;
+
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let count: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1000);
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(500);
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[store]\npath = \"{}\"\n[runtime]\nkind = \"none\"\n",
-            dir.path().join("bench.db").display()
-        ),
-    )
-    .expect("write config");
-    let config = config.to_string_lossy().into_owned();
-    let (_gateway, line) = start(
-        &sibling("mcp-gateway"),
-        &["serve", "--config", &config, "--listen", "127.0.0.1:0"],
-        &[],
-        "listening on",
-    );
-    let base = line
-        .trim()
-        .strip_prefix("mcp-gateway listening on ")
-        .expect("listening line")
-        .to_string();
+    let gateway = support::Gateway::start("none");
+    let base = gateway.base.clone();
     let tool_port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
         .port()
         .to_string();
     let (_tool, _) = start(
-        &sibling("tool-example"),
+        &support::sibling("tool-example"),
         &[],
         &[("PORT", tool_port.as_str()), ("BIND", "127.0.0.1")],
         "listening on",

@@ -1,0 +1,84 @@
+//! Shared by the benchmarks: find the release binaries next to the example, and start a gateway
+//! with a fresh store on an ephemeral loopback port.
+#![allow(dead_code)] // each benchmark uses part of it
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A binary of the workspace next to the running example (`target/release/<name>`).
+pub fn sibling(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join(name))
+        .expect("target dir")
+}
+
+/// A running gateway, killed (and its store removed) on drop.
+pub struct Gateway {
+    child: Child,
+    pub base: String,
+    pub db: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Starts `mcp-gateway serve` with `runtime.kind = kind` and a store in a temporary dir.
+    pub fn start(kind: &str) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("bench.db");
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[store]\npath = \"{}\"\n[runtime]\nkind = \"{kind}\"\n",
+                db.display()
+            ),
+        )
+        .expect("write config");
+        let bin = sibling("mcp-gateway");
+        let mut child = Command::new(&bin)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .args(["--listen", "127.0.0.1:0"])
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|err| {
+                panic!(
+                    "start {}: {err} (cargo build --release --workspace first)",
+                    bin.display()
+                )
+            });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("listening line");
+        let base = line
+            .trim()
+            .strip_prefix("mcp-gateway listening on ")
+            .expect("the gateway prints its address")
+            .to_string();
+        Gateway {
+            child,
+            base,
+            db,
+            _dir: dir,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
