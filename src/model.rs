@@ -172,6 +172,28 @@ impl ResourceSpec {
     }
 }
 
+#[cfg(test)]
+impl ResourceSpec {
+    /// A spec for a remote (`url`) server with every other field at its default: the starting
+    /// point of unit tests, which then change what they test.
+    pub(crate) fn remote(name: &str, url: &str) -> Self {
+        Self {
+            name: name.into(),
+            image_name: None,
+            image_version: None,
+            url: Some(url.into()),
+            port: None,
+            path: None,
+            environment_variables: BTreeMap::new(),
+            replica_count: 1,
+            description: String::new(),
+            use_workload_identity: false,
+            required_roles: Vec::new(),
+            tool_definition: None,
+        }
+    }
+}
+
 /// A stored adapter or tool: the spec plus what the server records.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resource {

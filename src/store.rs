@@ -462,20 +462,7 @@ mod tests {
     use super::*;
 
     fn spec(name: &str) -> ResourceSpec {
-        ResourceSpec {
-            name: name.into(),
-            image_name: None,
-            image_version: None,
-            url: Some("http://127.0.0.1:9/mcp".into()),
-            port: None,
-            path: None,
-            environment_variables: BTreeMap::new(),
-            replica_count: 1,
-            description: String::new(),
-            use_workload_identity: false,
-            required_roles: vec![],
-            tool_definition: None,
-        }
+        ResourceSpec::remote(name, "http://127.0.0.1:9/mcp")
     }
 
     fn resource(name: &str) -> Resource {

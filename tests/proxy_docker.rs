@@ -27,14 +27,41 @@ async fn create(gw: &DockerGateway, name: &str, replicas: u32) {
 
 /// The `instance` id of the replica that served a `whoami` call.
 fn instance(message: &Value) -> String {
-    let text = result_text(message);
-    let who: Value = serde_json::from_str(&text).expect("whoami JSON");
-    who["instance"].as_str().expect("instance").to_string()
+    whoami_field(message, "instance")
+}
+
+/// A field of the sample server's `whoami` answer (`instance`, `hostname`, `pid`).
+fn whoami_field(message: &Value, field: &str) -> String {
+    let who: Value = serde_json::from_str(&result_text(message)).expect("whoami JSON");
+    who[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("whoami has no {field}"))
+        .to_string()
+}
+
+/// Kills the container of adapter `name` whose hostname (Docker: the short id) is `host`;
+/// false when there is none.
+async fn kill_by_hostname(gw: &DockerGateway, name: &str, host: &str) -> bool {
+    let Some(victim) = gw
+        .containers(Some(name))
+        .await
+        .into_iter()
+        .find(|c| c.id.as_deref().is_some_and(|id| id.starts_with(host)))
+    else {
+        return false;
+    };
+    gw.docker
+        .kill_container(
+            victim.id.as_deref().expect("id"),
+            None::<bollard::query_parameters::KillContainerOptions>,
+        )
+        .await
+        .expect("kill");
+    true
 }
 
 fn hostname(message: &Value) -> String {
-    let who: Value = serde_json::from_str(&result_text(message)).expect("whoami JSON");
-    who["hostname"].as_str().expect("hostname").to_string()
+    whoami_field(message, "hostname")
 }
 
 #[tokio::test]
@@ -89,19 +116,10 @@ async fn a_dead_session_replica_means_404_then_a_new_session_is_served() {
     let call = call_tool(&http, &url, &token, "whoami", json!({}), 2).await;
     // Docker sets a container's hostname to its short id.
     let host = hostname(call.response(2));
-    let victim = gw
-        .containers(Some("failover"))
-        .await
-        .into_iter()
-        .find(|c| c.id.as_deref().is_some_and(|id| id.starts_with(&host)))
-        .expect("the session's container");
-    docker
-        .kill_container(
-            victim.id.as_deref().expect("id"),
-            None::<bollard::query_parameters::KillContainerOptions>,
-        )
-        .await
-        .expect("kill");
+    assert!(
+        kill_by_hostname(&gw, "failover", &host).await,
+        "the session's container"
+    );
 
     // The session is gone with its replica: 404 (never a 502), so clients re-initialise.
     let status = call_tool(&http, &url, &token, "whoami", json!({}), 3)
@@ -120,20 +138,8 @@ async fn a_dead_session_replica_means_404_then_a_new_session_is_served() {
     let who: Value = serde_json::from_str(&mcp::text(&first)).expect("json");
     let host = who["hostname"].as_str().expect("hostname").to_string();
     gw.healthy("adapters", "failover", 2).await;
-    if let Some(victim) = gw
-        .containers(Some("failover"))
-        .await
-        .into_iter()
-        .find(|c| c.id.as_deref().is_some_and(|id| id.starts_with(&host)))
-    {
-        docker
-            .kill_container(
-                victim.id.as_deref().expect("id"),
-                None::<bollard::query_parameters::KillContainerOptions>,
-            )
-            .await
-            .expect("kill");
-    }
+    // Its replica may already have been replaced since the first kill; then there is none to kill.
+    kill_by_hostname(&gw, "failover", &host).await;
     let result = eventually(
         "the rmcp client to carry on",
         std::time::Duration::from_secs(30),

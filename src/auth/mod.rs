@@ -185,18 +185,8 @@ mod tests {
         Resource {
             kind: ResourceKind::Adapter,
             spec: ResourceSpec {
-                name: "a".into(),
-                image_name: None,
-                image_version: None,
-                url: Some("http://127.0.0.1:1/".into()),
-                port: None,
-                path: None,
-                environment_variables: Default::default(),
-                replica_count: 1,
-                description: String::new(),
-                use_workload_identity: false,
                 required_roles: roles.iter().map(|r| r.to_string()).collect(),
-                tool_definition: None,
+                ..ResourceSpec::remote("a", "http://127.0.0.1:1/")
             },
             created_by: created_by.into(),
             created_at: String::new(),

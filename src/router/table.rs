@@ -238,22 +238,13 @@ mod tests {
         Arc::new(Resource {
             kind: ResourceKind::Tool,
             spec: ResourceSpec {
-                name: name.into(),
-                image_name: None,
-                image_version: None,
-                url: Some("http://127.0.0.1:9/score".into()),
-                port: None,
-                path: None,
-                environment_variables: Default::default(),
-                replica_count: 1,
-                description: String::new(),
-                use_workload_identity: false,
                 required_roles: roles.iter().map(|r| r.to_string()).collect(),
                 tool_definition: Some(ToolDefinition {
                     tool: definition.as_object().cloned().unwrap_or_default(),
                     port: 8000,
                     path: "/score".into(),
                 }),
+                ..ResourceSpec::remote(name, "http://127.0.0.1:9/score")
             },
             created_by: created_by.into(),
             created_at: String::new(),

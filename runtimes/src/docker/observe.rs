@@ -121,13 +121,7 @@ fn address(
             .filter(|p| p.private_port == port)
             .find_map(|p| {
                 let public = p.public_port?;
-                // Bound to 127.0.0.1; an unspecified or missing IP still answers on loopback.
-                let ip =
-                    p.ip.as_deref()
-                        .and_then(|ip| ip.parse::<IpAddr>().ok())
-                        .filter(|ip| !ip.is_unspecified())
-                        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-                Some(SocketAddr::new(ip, public))
+                Some(SocketAddr::new(host_ip(p.ip.as_deref()), public))
             }),
         Reach::Container => summary
             .network_settings
@@ -139,6 +133,15 @@ fn address(
             .find_map(|endpoint| endpoint.ip_address.as_deref()?.parse::<IpAddr>().ok())
             .map(|ip| SocketAddr::new(ip, port)),
     }
+}
+
+/// The host address of a published port. Ports are bound to 127.0.0.1; an unspecified or
+/// missing IP still answers on loopback.
+fn host_ip(reported: Option<&str>) -> IpAddr {
+    reported
+        .and_then(|ip| ip.parse::<IpAddr>().ok())
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 /// The same address as [`ReplicaContainer::address`], read from `GET /containers/{id}/json`.
@@ -158,13 +161,7 @@ pub fn inspected_address(
             .iter()
             .find_map(|binding| {
                 let public = binding.host_port.as_deref()?.parse::<u16>().ok()?;
-                let ip = binding
-                    .host_ip
-                    .as_deref()
-                    .and_then(|ip| ip.parse::<IpAddr>().ok())
-                    .filter(|ip| !ip.is_unspecified())
-                    .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-                Some(SocketAddr::new(ip, public))
+                Some(SocketAddr::new(host_ip(binding.host_ip.as_deref()), public))
             }),
         Reach::Container => settings
             .networks
