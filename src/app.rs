@@ -339,9 +339,14 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
     ));
 
     let keys = session_keys(&config, &store).await?;
-    let proxy = Proxy::new(&config.config.proxy, keys, &config.public_url());
     let connect_timeout = Duration::from_millis(config.config.proxy.connect_timeout_ms);
     let http = http_client::build(connect_timeout);
+    let proxy = Proxy::new(
+        &config.config.proxy,
+        keys,
+        &config.public_url(),
+        http.clone(),
+    );
     let auth = Authenticator::from_config(&config, http.clone())
         .await
         .map_err(|err| ServeError::config(format!("auth: {err}")))?;

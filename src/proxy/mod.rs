@@ -8,11 +8,11 @@
 //!
 //! The hot path reads only memory: the store's in-memory catalog and the reconciler's endpoints.
 
-mod body;
 pub(crate) mod errors;
 pub mod headers;
 mod origin;
 pub mod session;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,12 +35,13 @@ use crate::api::openapi::{operation, path_param};
 use crate::app::AppState;
 use crate::auth::{AuthError, can_read};
 use crate::config::ProxyConfig;
+use crate::http_client::HttpClient;
 use crate::model::{Resource, ResourceKind};
-use body::IdleTimeout;
 use errors::{code, jsonrpc_error, request_id};
 use headers::{Identity, MCP_SESSION_ID};
 pub use origin::OriginPolicy;
 use session::{SessionClaims, SessionKeys, valid_session_id};
+use upstream::{SendError, Upstreams};
 
 /// Proxy settings and state shared by all requests (no per-session state).
 pub struct Proxy {
@@ -51,10 +52,13 @@ pub struct Proxy {
     pub cors: bool,
     /// Spreads new sessions and stateless requests over ready replicas.
     next: AtomicUsize,
+    upstreams: Arc<Upstreams>,
 }
 
 impl Proxy {
-    pub fn new(config: &ProxyConfig, keys: SessionKeys, public_url: &str) -> Self {
+    /// `tls` carries requests to `https` upstreams; plain-HTTP ones use the proxy's own
+    /// connections ([`upstream`]).
+    pub fn new(config: &ProxyConfig, keys: SessionKeys, public_url: &str, tls: HttpClient) -> Self {
         Self {
             keys,
             origins: OriginPolicy::new(public_url, &config.allowed_origins),
@@ -62,6 +66,7 @@ impl Proxy {
             idle: Duration::from_secs(config.idle_timeout_secs),
             cors: config.cors,
             next: AtomicUsize::new(0),
+            upstreams: Upstreams::new(Duration::from_millis(config.connect_timeout_ms), tls),
         }
     }
 }
@@ -222,7 +227,7 @@ async fn proxy(
     let (buffered, mut streamed): (Option<Bytes>, Option<Body>) = match declared {
         Some(_) => match Limited::new(incoming, limit).collect().await {
             Ok(collected) => (Some(collected.to_bytes()), None),
-            Err(err) if is_length_limit(err.as_ref()) => {
+            Err(err) if is_length_limit_error(err.as_ref()) => {
                 return too_large(state.proxy.max_body, None);
             }
             Err(err) => {
@@ -297,11 +302,14 @@ async fn proxy(
             &forwarded,
             upstream_session,
         );
-        let sent =
-            tokio::time::timeout(state.proxy.idle, state.http.request(upstream_request)).await;
-        match sent {
-            Ok(Ok(response)) => break response,
-            Err(_) => {
+        match state
+            .proxy
+            .upstreams
+            .send(upstream_request, state.proxy.idle)
+            .await
+        {
+            Ok(response) => break response,
+            Err(SendError::Timeout) => {
                 return jsonrpc_error(
                     StatusCode::GATEWAY_TIMEOUT,
                     code::UPSTREAM,
@@ -312,41 +320,37 @@ async fn proxy(
                     id(),
                 );
             }
-            Ok(Err(err)) => {
-                if is_length_limit_in(&err) {
-                    return too_large(state.proxy.max_body, id());
+            Err(SendError::TooLarge) => return too_large(state.proxy.max_body, id()),
+            Err(SendError::Connect(reason)) => {
+                tracing::warn!(adapter = name, replica = target.instance, %reason, "cannot connect upstream");
+                state.observed.wake();
+                if session.is_some() {
+                    // The session's replica is gone; its sessions with it.
+                    return session_not_found(id());
                 }
-                let reason = crate::http_client::describe_client_error(&err);
-                tracing::warn!(adapter = name, replica = target.instance, %reason, "upstream failed");
-                if err.is_connect() {
-                    state.observed.wake();
-                    if session.is_some() {
-                        // The session's replica is gone; its sessions with it.
-                        return session_not_found(id());
-                    }
-                    if attempts == 1
-                        && buffered.is_some()
-                        && let Some(other) = pick_ready(
-                            state,
-                            &adapter,
-                            &endpoints,
-                            Some(target.instance),
-                            parts.uri.query(),
-                        )
-                    {
-                        target = other;
-                        continue;
-                    }
+                if attempts == 1
+                    && buffered.is_some()
+                    && let Some(other) = pick_ready(
+                        state,
+                        &adapter,
+                        &endpoints,
+                        Some(target.instance),
+                        parts.uri.query(),
+                    )
+                {
+                    target = other;
+                    continue;
                 }
-                return jsonrpc_error(
-                    StatusCode::BAD_GATEWAY,
-                    code::UPSTREAM,
-                    &format!(
-                        "adapter \"{name}\" (replica {}) failed: {reason}",
-                        target.instance
-                    ),
+                return upstream_failed(
+                    name,
+                    target.instance,
+                    &format!("cannot connect: {reason}"),
                     id(),
                 );
+            }
+            Err(SendError::Exchange(reason)) => {
+                tracing::warn!(adapter = name, replica = target.instance, %reason, "upstream failed");
+                return upstream_failed(name, target.instance, &reason, id());
             }
         }
     };
@@ -386,9 +390,20 @@ async fn proxy(
         *response.status_mut() = StatusCode::NO_CONTENT;
         return response;
     }
-    Response::from_parts(
-        head,
-        Body::new(IdleTimeout::new(upstream_body, state.proxy.idle)),
+    Response::from_parts(head, upstream_body)
+}
+
+fn upstream_failed(
+    name: &str,
+    replica: u32,
+    reason: &str,
+    id: Option<serde_json::Value>,
+) -> Response {
+    jsonrpc_error(
+        StatusCode::BAD_GATEWAY,
+        code::UPSTREAM,
+        &format!("adapter \"{name}\" (replica {replica}) failed: {reason}"),
+        id,
     )
 }
 
@@ -564,7 +579,7 @@ fn too_large(limit: u64, id: Option<serde_json::Value>) -> Response {
     )
 }
 
-fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
+pub(crate) fn is_length_limit_error(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(err);
     while let Some(e) = current {
         if e.is::<http_body_util::LengthLimitError>() {
@@ -573,10 +588,6 @@ fn is_length_limit(err: &(dyn std::error::Error + 'static)) -> bool {
         current = e.source();
     }
     false
-}
-
-fn is_length_limit_in(err: &hyper_util::client::legacy::Error) -> bool {
-    std::error::Error::source(err).is_some_and(is_length_limit)
 }
 
 fn unix_now() -> u64 {

@@ -1,0 +1,456 @@
+//! Upstream connections of the data plane: plain-HTTP/1.1 keep-alive connections driven by the
+//! task that uses them.
+//!
+//! hyper's pooled client runs every connection as its own task, and spawns one more task per
+//! response to hand the connection back when the body ends: a request crosses three tasks and
+//! the connection's readiness is tracked twice. Here a request's task owns its connection
+//! outright, from checkout until the response body ends, and polls it itself (inside the
+//! response body the client is reading), so a proxied exchange is one task on one thread. An idle
+//! connection lies in the pool unpolled; before reuse it is polled once to see whether the
+//! upstream closed it meanwhile (the runtime's reactor records the hang-up even for an unpolled
+//! socket). `https` upstreams go through the shared TLS client instead ([`crate::http_client`]).
+
+use std::collections::HashMap;
+use std::future::{Future, poll_fn};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::Sleep;
+// The body's idle clock follows the runtime's (paused in tests).
+use tokio::time::Instant as Clock;
+
+use crate::http_client::HttpClient;
+
+/// Idle connections kept per upstream address; more are closed when they come back.
+const MAX_IDLE_PER_UPSTREAM: usize = 256;
+/// An idle connection older than this is closed rather than reused (below common upstream
+/// keep-alive limits of a minute or more; uvicorn's 5 s close is detected before reuse).
+const MAX_IDLE_AGE: Duration = Duration::from_secs(60);
+
+/// Why a request got no response head.
+#[derive(Debug)]
+pub enum SendError {
+    /// No TCP connection could be made (refused, unreachable, timed out): the replica is not there.
+    Connect(String),
+    /// The upstream gave no response head within the idle timeout.
+    Timeout,
+    /// The connection was made but the exchange failed (reset, malformed response, ...).
+    Exchange(String),
+    /// The request body grew past the limit while being streamed.
+    TooLarge,
+}
+
+/// The data plane's upstream connections, shared by all requests.
+pub struct Upstreams {
+    idle: Mutex<HashMap<String, Vec<Idle>>>,
+    connect_timeout: Duration,
+    /// For `https` upstreams.
+    tls: HttpClient,
+}
+
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+/// One HTTP/1.1 connection: the sending half and the connection state machine, kept together
+/// so whoever holds them drives them.
+struct Conn {
+    send: http1::SendRequest<Body>,
+    conn: http1::Connection<TokioIo<TcpStream>, Body>,
+    /// The connection future has finished (closed or failed): never poll it again.
+    done: bool,
+}
+
+impl Conn {
+    /// Polls the connection state machine; it reads and writes as far as it can.
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        if !self.done && Pin::new(&mut self.conn).poll(cx).is_ready() {
+            self.done = true;
+        }
+    }
+
+    /// Whether the connection can carry another request: polled once without a waker, to learn
+    /// of a close the upstream sent while the connection lay idle.
+    fn reusable(&mut self) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        self.drive(&mut cx);
+        !self.done && self.send.is_ready()
+    }
+}
+
+impl Upstreams {
+    pub fn new(connect_timeout: Duration, tls: HttpClient) -> Arc<Self> {
+        Arc::new(Self {
+            idle: Mutex::new(HashMap::new()),
+            connect_timeout,
+            tls,
+        })
+    }
+
+    /// Sends `request` (absolute `http` or `https` URI) and waits at most `idle` for the
+    /// response head. The response body ends cleanly after `idle` without data.
+    pub async fn send(
+        self: &Arc<Self>,
+        request: Request<Body>,
+        idle: Duration,
+    ) -> Result<Response<Body>, SendError> {
+        let mut sleep = Box::pin(tokio::time::sleep(idle));
+        if request.uri().scheme() != Some(&http::uri::Scheme::HTTP) {
+            let sent = self.tls.request(request);
+            let response = tokio::select! {
+                biased;
+                sent = sent => sent.map_err(|err| classify_legacy(&err))?,
+                () = sleep.as_mut() => return Err(SendError::Timeout),
+            };
+            let (head, body) = response.into_parts();
+            return Ok(Response::from_parts(
+                head,
+                Body::new(UpstreamBody::new(body, None, sleep, idle)),
+            ));
+        }
+
+        let (mut parts, body) = request.into_parts();
+        let Some(authority) = parts.uri.authority().cloned() else {
+            return Err(SendError::Connect("the upstream URL has no host".into()));
+        };
+        let key = authority.as_str().to_string();
+        parts.uri = origin_form(&parts.uri);
+        let mut request = Request::from_parts(parts, body);
+
+        // A pooled connection may turn out closed only once the request is queued on it; hyper
+        // then hands the request back unsent, and it goes on a new connection (once).
+        let mut reused = self.checkout(&key);
+        loop {
+            let (mut conn, was_pooled) = match reused.take() {
+                Some(conn) => (conn, true),
+                None => (self.connect(&authority, &mut sleep).await?, false),
+            };
+            let exchange = exchange(&mut conn, request, &mut sleep).await;
+            match exchange {
+                Ok(response) => {
+                    let (head, body) = response.into_parts();
+                    let pooled = Pooled {
+                        conn,
+                        key,
+                        upstreams: self.clone(),
+                    };
+                    return Ok(Response::from_parts(
+                        head,
+                        Body::new(UpstreamBody::new(body, Some(pooled), sleep, idle)),
+                    ));
+                }
+                Err(Exchange::Timeout) => return Err(SendError::Timeout),
+                Err(Exchange::Failed(mut failed)) => {
+                    if was_pooled && let Some(unsent) = failed.take_message() {
+                        request = unsent;
+                        continue;
+                    }
+                    return Err(classify(failed.error()));
+                }
+            }
+        }
+    }
+
+    fn checkout(&self, key: &str) -> Option<Conn> {
+        loop {
+            let idle = {
+                let mut map = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+                map.get_mut(key)?.pop()?
+            };
+            let mut conn = idle.conn;
+            if idle.since.elapsed() < MAX_IDLE_AGE && conn.reusable() {
+                return Some(conn);
+            }
+        }
+    }
+
+    fn checkin(&self, key: String, mut conn: Conn) {
+        if !conn.reusable() {
+            return;
+        }
+        let now = Instant::now();
+        let mut map = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let list = map.entry(key).or_default();
+        // Oldest first: drop the ones too old to reuse, and keep the list bounded.
+        let stale = list
+            .iter()
+            .take_while(|idle| now.duration_since(idle.since) >= MAX_IDLE_AGE)
+            .count();
+        let over = (list.len() - stale + 1).saturating_sub(MAX_IDLE_PER_UPSTREAM);
+        list.drain(..stale + over);
+        list.push(Idle { conn, since: now });
+    }
+
+    async fn connect(
+        &self,
+        authority: &http::uri::Authority,
+        deadline: &mut Pin<Box<Sleep>>,
+    ) -> Result<Conn, SendError> {
+        let host = authority.host();
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let port = authority.port_u16().unwrap_or(80);
+        let connect = tokio::time::timeout(self.connect_timeout, TcpStream::connect((host, port)));
+        let stream = tokio::select! {
+            biased;
+            connected = connect => match connected {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(err)) => return Err(SendError::Connect(err.to_string())),
+                Err(_) => {
+                    return Err(SendError::Connect(format!(
+                        "no connection within {} ms",
+                        self.connect_timeout.as_millis()
+                    )));
+                }
+            },
+            () = deadline.as_mut() => return Err(SendError::Timeout),
+        };
+        let _ = stream.set_nodelay(true);
+        let (send, conn) = http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|err| SendError::Connect(err.to_string()))?;
+        Ok(Conn {
+            send,
+            conn,
+            done: false,
+        })
+    }
+}
+
+enum Exchange {
+    Timeout,
+    Failed(Box<hyper::client::conn::TrySendError<Request<Body>>>),
+}
+
+/// Queues the request on the connection and drives the connection until the response head
+/// arrives (or the connection fails, or `deadline` passes).
+async fn exchange(
+    conn: &mut Conn,
+    request: Request<Body>,
+    deadline: &mut Pin<Box<Sleep>>,
+) -> Result<Response<Incoming>, Exchange> {
+    let mut response = std::pin::pin!(conn.send.try_send_request(request));
+    poll_fn(|cx| {
+        conn.drive(cx);
+        if let Poll::Ready(result) = response.as_mut().poll(cx) {
+            return Poll::Ready(result.map_err(|e| Exchange::Failed(Box::new(e))));
+        }
+        if deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(Exchange::Timeout));
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// `/path?query` of an absolute URI: what goes on an HTTP/1.1 request line to an origin server.
+fn origin_form(uri: &Uri) -> Uri {
+    match uri.path_and_query() {
+        Some(pq) => Uri::from(pq.clone()),
+        None => Uri::from_static("/"),
+    }
+}
+
+fn classify(err: &hyper::Error) -> SendError {
+    if crate::proxy::is_length_limit_error(err) {
+        return SendError::TooLarge;
+    }
+    SendError::Exchange(innermost(err))
+}
+
+fn classify_legacy(err: &hyper_util::client::legacy::Error) -> SendError {
+    if std::error::Error::source(err).is_some_and(crate::proxy::is_length_limit_error) {
+        return SendError::TooLarge;
+    }
+    let reason = crate::http_client::describe_client_error(err);
+    if err.is_connect() {
+        SendError::Connect(reason)
+    } else {
+        SendError::Exchange(reason)
+    }
+}
+
+fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        last = inner.to_string();
+        source = inner.source();
+    }
+    last
+}
+
+/// A connection on loan to one response; returned to the pool when the body ends.
+struct Pooled {
+    conn: Conn,
+    key: String,
+    upstreams: Arc<Upstreams>,
+}
+
+/// The upstream's response body as the client reads it: frames pass as they arrive, the
+/// connection is driven by whoever polls the body, and a stream idle for `idle` ends cleanly.
+/// Dropped early (the client went away), it closes the upstream connection, which cancels the
+/// upstream's work on the request.
+struct UpstreamBody<B> {
+    inner: B,
+    conn: Option<Pooled>,
+    sleep: Pin<Box<Sleep>>,
+    idle: Duration,
+    /// When the last frame arrived; the sleep is moved forward only when it fires, so frames
+    /// cost no timer updates.
+    last_frame: Clock,
+}
+
+impl<B> UpstreamBody<B> {
+    fn new(inner: B, conn: Option<Pooled>, sleep: Pin<Box<Sleep>>, idle: Duration) -> Self {
+        Self {
+            inner,
+            conn,
+            sleep,
+            idle,
+            last_frame: Clock::now(),
+        }
+    }
+}
+
+impl<B> UpstreamBody<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        match &mut self.conn {
+            Some(pooled) if !pooled.conn.done => {
+                pooled.conn.drive(cx);
+                Pin::new(&mut self.inner).poll_frame(cx)
+            }
+            _ => Poll::Pending,
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(pooled) = self.conn.take() {
+            pooled.upstreams.checkin(pooled.key, pooled.conn);
+        }
+    }
+}
+
+impl<B> http_body::Body for UpstreamBody<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.get_mut();
+        match this.poll_inner(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.last_frame = Clock::now();
+                if this.inner.is_end_stream() {
+                    this.finish();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => {
+                this.finish();
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(err))) => {
+                this.conn = None;
+                Poll::Ready(Some(Err(err)))
+            }
+            Poll::Pending => loop {
+                if this.sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                let deadline = this.last_frame + this.idle;
+                if Clock::now() >= deadline {
+                    tracing::debug!("upstream stream idle; ending it");
+                    this.conn = None;
+                    return Poll::Ready(None);
+                }
+                this.sleep.as_mut().reset(deadline);
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::{BodyExt, StreamBody};
+
+    type Chunk = Result<Frame<Bytes>, std::convert::Infallible>;
+
+    fn channel_body(
+        idle: Duration,
+    ) -> (
+        tokio::sync::mpsc::Sender<Chunk>,
+        UpstreamBody<StreamBody<impl futures_core::Stream<Item = Chunk> + Unpin>>,
+    ) {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(4);
+        let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let body = UpstreamBody::new(
+            StreamBody::new(stream),
+            None,
+            Box::pin(tokio::time::sleep(idle)),
+            idle,
+        );
+        (tx, body)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_pass_and_idle_streams_end() {
+        let (tx, mut body) = channel_body(Duration::from_secs(10));
+        for _ in 0..3 {
+            // Frames 6 s apart: each restarts the idle clock, so the stream lives past 10 s.
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            tx.send(Ok(Frame::data(Bytes::from_static(b"a"))))
+                .await
+                .expect("send");
+            let frame = body.frame().await.expect("frame").expect("ok");
+            assert_eq!(frame.into_data().expect("data"), Bytes::from_static(b"a"));
+        }
+        // Nothing more for longer than the idle time: the body ends (paused clock auto-advances).
+        let started = tokio::time::Instant::now();
+        assert!(body.frame().await.is_none());
+        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        drop(tx);
+    }
+
+    #[test]
+    fn origin_form_keeps_path_and_query() {
+        let uri: Uri = "http://127.0.0.1:9/mcp?x=1".parse().expect("uri");
+        assert_eq!(origin_form(&uri), "/mcp?x=1");
+        let bare: Uri = "http://127.0.0.1:9".parse().expect("uri");
+        assert_eq!(origin_form(&bare), "/");
+    }
+}
