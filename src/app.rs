@@ -363,7 +363,7 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
         observed,
         http,
     }));
-    let app = crate::api::router(state);
+    let app = crate::front::MakeFront::new(state.clone(), crate::api::router(state));
 
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("mcp-gateway listening on http://{local}");
@@ -375,16 +375,13 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
             tracing::debug!(%err, "cannot set TCP_NODELAY");
         }
     });
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        // Open /mcp streams would otherwise hold graceful shutdown forever.
-        router.shutdown();
-    })
-    .await;
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Open /mcp streams would otherwise hold graceful shutdown forever.
+            router.shutdown();
+        })
+        .await;
     reconcile.abort();
     router_task.abort();
     result.map_err(|err| ServeError::runtime(format!("server failed: {err}")))

@@ -15,6 +15,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+mod front;
 pub mod http_client;
 pub mod model;
 pub mod proxy;

@@ -13,39 +13,43 @@ pub static MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id"
 pub static X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded in either direction.
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
+fn is_hop_by_hop_name(name: &str) -> bool {
+    matches!(
+        name,
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
+}
 
 /// Request headers the upstream must not see: credentials, identity claims only the gateway may
 /// make, browser context, forwarding claims only the gateway may make, and encodings that would
-/// make the upstream buffer SSE behind a compressor.
-const REQUEST_DROP: &[&str] = &[
-    "host",
-    "authorization",
-    "cookie",
-    "origin",
-    "x-mcp-userid",
-    "x-mcp-roles",
-    "x-dev-userid",
-    "x-dev-roles",
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "accept-encoding",
-    "mcp-session-id",
-];
+/// make the upstream buffer SSE behind a compressor. (`host`, `x-mcp-userid`, `x-mcp-roles`,
+/// `forwarded` and `mcp-session-id` are replaced by the gateway's own.)
+fn is_request_drop_name(name: &str) -> bool {
+    matches!(
+        name,
+        "authorization"
+            | "cookie"
+            | "origin"
+            | "x-dev-userid"
+            | "x-dev-roles"
+            | "x-forwarded-for"
+            | "x-forwarded-host"
+            | "x-forwarded-proto"
+            | "accept-encoding"
+    ) || is_hop_by_hop_name(name)
+}
 
-const RESPONSE_DROP: &[&str] = &["set-cookie", "set-cookie2", "mcp-session-id"];
+fn is_response_drop_name(name: &str) -> bool {
+    matches!(name, "set-cookie" | "set-cookie2" | "mcp-session-id") || is_hop_by_hop_name(name)
+}
 
 fn named_in_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
     headers
@@ -56,9 +60,31 @@ fn named_in_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
         .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
 }
 
-fn is_hop_by_hop(headers: &HeaderMap, name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name.as_str())
-        || (headers.contains_key(header::CONNECTION) && named_in_connection(headers, name))
+/// Removes every header `drop` names, and those the `Connection` header names. One pass over
+/// the names present; no allocation unless something goes.
+fn remove_where(headers: &mut HeaderMap, drop: fn(&str) -> bool) {
+    let connection = headers.contains_key(header::CONNECTION);
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| drop(name.as_str()) || (connection && named_in_connection(headers, name)))
+        .cloned()
+        .collect();
+    for name in doomed {
+        headers.remove(&name);
+    }
+}
+
+/// Sets `name` to `value`, or removes it when `value` is not a valid header value: a client's
+/// own header of that name never survives.
+fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
+    match HeaderValue::from_str(value) {
+        Ok(value) => {
+            headers.insert(name, value);
+        }
+        Err(_) => {
+            headers.remove(name);
+        }
+    }
 }
 
 /// Who is calling, as the upstream is told.
@@ -67,56 +93,37 @@ pub struct Identity<'a> {
     pub roles: &'a [String],
 }
 
-/// Builds the upstream request headers from the client's.
+/// Turns the client's request headers, in place, into the upstream's.
 pub fn upstream_request(
-    client: &HeaderMap,
+    headers: &mut HeaderMap,
     upstream_authority: &str,
     identity: &Identity<'_>,
     forwarded: &str,
     upstream_session: Option<&str>,
-) -> HeaderMap {
-    let mut out = HeaderMap::with_capacity(client.len() + 5);
-    for (name, value) in client {
-        if REQUEST_DROP.contains(&name.as_str()) || is_hop_by_hop(client, name) {
-            continue;
+) {
+    remove_where(headers, is_request_drop_name);
+    set(headers, header::HOST, upstream_authority);
+    set(headers, X_MCP_USERID.clone(), identity.user_id);
+    match identity.roles {
+        [] => {
+            headers.insert(X_MCP_ROLES.clone(), HeaderValue::from_static(""));
         }
-        out.append(name.clone(), value.clone());
+        [one] => set(headers, X_MCP_ROLES.clone(), one),
+        many => set(headers, X_MCP_ROLES.clone(), &many.join(",")),
     }
-    if let Ok(host) = HeaderValue::from_str(upstream_authority) {
-        out.insert(header::HOST, host);
+    set(headers, header::FORWARDED, forwarded);
+    match upstream_session {
+        Some(session) => set(headers, MCP_SESSION_ID.clone(), session),
+        None => {
+            headers.remove(&MCP_SESSION_ID);
+        }
     }
-    if let Ok(user) = HeaderValue::from_str(identity.user_id) {
-        out.insert(X_MCP_USERID.clone(), user);
-    }
-    if let Ok(roles) = HeaderValue::from_str(&identity.roles.join(",")) {
-        out.insert(X_MCP_ROLES.clone(), roles);
-    }
-    if let Ok(forwarded) = HeaderValue::from_str(forwarded) {
-        out.insert(header::FORWARDED, forwarded);
-    }
-    if let Some(session) = upstream_session.and_then(|s| HeaderValue::from_str(s).ok()) {
-        out.insert(MCP_SESSION_ID.clone(), session);
-    }
-    out
 }
 
 /// Filters upstream response headers in place for the client. The caller sets the gateway's own
 /// `Mcp-Session-Id` afterwards.
 pub fn downstream_response(headers: &mut HeaderMap) {
-    // Headers the upstream's Connection header names are hop-by-hop too (rare: collect only then).
-    if headers.contains_key(header::CONNECTION) {
-        let named: Vec<HeaderName> = headers
-            .keys()
-            .filter(|name| named_in_connection(headers, name))
-            .cloned()
-            .collect();
-        for name in named {
-            headers.remove(&name);
-        }
-    }
-    for name in RESPONSE_DROP.iter().chain(HOP_BY_HOP) {
-        headers.remove(*name);
-    }
+    remove_where(headers, is_response_drop_name);
     if is_event_stream(headers) {
         // Every event must reach the client as it is sent: tell caches and buffering proxies
         // (nginx honours X-Accel-Buffering) in front of us not to hold it.
@@ -127,25 +134,60 @@ pub fn downstream_response(headers: &mut HeaderMap) {
 
 /// Whether a response is an SSE stream.
 pub fn is_event_stream(headers: &HeaderMap) -> bool {
+    const SSE: &str = "text/event-stream";
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("text/event-stream")
-        })
+        .and_then(|v| v.trim_start().get(..SSE.len()))
+        .is_some_and(|v| v.eq_ignore_ascii_case(SSE))
 }
 
 /// An RFC 7239 `Forwarded` element for a client at `peer` that asked for `host` over `proto`.
 pub fn forwarded_element(peer: std::net::SocketAddr, host: Option<&str>, proto: &str) -> String {
-    let for_node = match peer {
-        std::net::SocketAddr::V4(v4) => format!("\"{v4}\""),
-        std::net::SocketAddr::V6(v6) => format!("\"[{}]:{}\"", v6.ip(), v6.port()),
-    };
-    match host.filter(|h| h.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"')) {
-        Some(host) => format!("for={for_node};host=\"{host}\";proto={proto}"),
-        None => format!("for={for_node};proto={proto}"),
+    use std::fmt::Write;
+    let mut out = String::with_capacity(96);
+    out.push_str("for=\"");
+    // Written piecewise: this runs on every proxied request.
+    match peer {
+        std::net::SocketAddr::V4(v4) => {
+            for (i, octet) in v4.ip().octets().iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_decimal(&mut out, u32::from(*octet));
+            }
+        }
+        std::net::SocketAddr::V6(v6) => {
+            let _ = write!(out, "[{}]", v6.ip());
+        }
+    }
+    out.push(':');
+    push_decimal(&mut out, u32::from(peer.port()));
+    out.push('"');
+    if let Some(host) = host.filter(|h| h.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"'))
+    {
+        out.push_str(";host=\"");
+        out.push_str(host);
+        out.push('"');
+    }
+    out.push_str(";proto=");
+    out.push_str(proto);
+    out
+}
+
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[at..] {
+        out.push(char::from(d));
     }
 }
 
@@ -189,8 +231,9 @@ mod tests {
             ("last-event-id", "7"),
         ]);
         let roles = vec!["a".to_string(), "b".to_string()];
-        let out = upstream_request(
-            &client,
+        let mut out = client.clone();
+        upstream_request(
+            &mut out,
             "127.0.0.1:49153",
             &Identity {
                 user_id: "alice",
@@ -234,6 +277,34 @@ mod tests {
     }
 
     #[test]
+    fn client_claims_never_survive_even_when_ours_cannot_be_written() {
+        let client = map(&[
+            ("mcp-session-id", "gateway-token"),
+            ("x-mcp-userid", "mallory"),
+            ("x-mcp-roles", "mcp.admin"),
+            ("x-forwarded-for", "1.2.3.4"),
+        ]);
+        let mut out = client.clone();
+        upstream_request(
+            &mut out,
+            "127.0.0.1:1",
+            &Identity {
+                user_id: "bad\nid",
+                roles: &[],
+            },
+            "for=\"127.0.0.1:5555\";proto=http",
+            None,
+        );
+        assert!(!out.contains_key("mcp-session-id"), "no session: none sent");
+        assert!(
+            !out.contains_key("x-mcp-userid"),
+            "unwritable id: none sent"
+        );
+        assert_eq!(out["x-mcp-roles"], "");
+        assert!(!out.contains_key("x-forwarded-for"));
+    }
+
+    #[test]
     fn response_hygiene() {
         let mut headers = map(&[
             ("content-type", "text/event-stream"),
@@ -268,6 +339,11 @@ mod tests {
         assert_eq!(
             forwarded_element(v6, None, "https"),
             "for=\"[::1]:5000\";proto=https"
+        );
+        let edge: std::net::SocketAddr = "10.0.255.9:65535".parse().expect("addr");
+        assert_eq!(
+            forwarded_element(edge, None, "http"),
+            "for=\"10.0.255.9:65535\";proto=http"
         );
         assert_eq!(
             forwarded_element(v4, Some("bad\"host"), "http"),

@@ -160,8 +160,25 @@ async fn handle(
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
+    serve(&state, peer, &name, request).await
+}
+
+/// The adapter name in a data-plane path (`/adapters/{name}/mcp`), when it needs no decoding;
+/// [`crate::front`] sends such requests here without the API router.
+pub(crate) fn data_plane_name(path: &str) -> Option<&str> {
+    let name = path.strip_prefix("/adapters/")?.strip_suffix("/mcp")?;
+    (!name.is_empty() && !name.contains(['/', '%'])).then_some(name)
+}
+
+/// One data-plane request, from any route to it.
+pub(crate) async fn serve(
+    state: &AppState,
+    peer: SocketAddr,
+    name: &str,
+    request: Request,
+) -> Response {
     let origin = request.headers().get(header::ORIGIN).cloned();
-    let mut response = proxy(&state, peer, &name, request, origin.as_ref()).await;
+    let mut response = proxy(state, peer, name, request, origin.as_ref()).await;
     if state.proxy.cors
         && let Some(origin) = origin
         && origin.to_str().is_ok_and(|o| state.proxy.origins.allows(o))
@@ -211,7 +228,7 @@ async fn proxy(
         );
     }
 
-    let (parts, incoming) = request.into_parts();
+    let (mut parts, incoming) = request.into_parts();
 
     // Small bodies with a declared length are read whole: the JSON-RPC id can then be echoed in
     // errors and a request without a session can be retried on another replica. Others stream.
@@ -282,26 +299,28 @@ async fn proxy(
         .and_then(|h| h.to_str().ok());
     let forwarded = headers::forwarded_element(peer, host, "http");
     let upstream_session = session.as_ref().map(|c| c.upstream.as_str());
+    let authority = target.uri.authority().map(|a| a.as_str()).unwrap_or("");
+    let mut upstream_headers = std::mem::take(&mut parts.headers);
+    headers::upstream_request(
+        &mut upstream_headers,
+        authority,
+        &identity,
+        &forwarded,
+        upstream_session,
+    );
+    let body = match (&buffered, streamed.take()) {
+        (Some(bytes), _) => Body::from(bytes.clone()),
+        (None, Some(body)) => body,
+        (None, None) => Body::empty(),
+    };
+    let mut upstream_request = http::Request::new(body);
+    *upstream_request.method_mut() = parts.method.clone();
+    *upstream_request.uri_mut() = target.uri.clone();
+    *upstream_request.headers_mut() = upstream_headers;
 
     let mut attempts = 0;
     let upstream = loop {
         attempts += 1;
-        let body = match (&buffered, streamed.take()) {
-            (Some(bytes), _) => Body::from(bytes.clone()),
-            (None, Some(body)) => body,
-            (None, None) => Body::empty(),
-        };
-        let authority = target.uri.authority().map(|a| a.as_str()).unwrap_or("");
-        let mut upstream_request = http::Request::new(body);
-        *upstream_request.method_mut() = parts.method.clone();
-        *upstream_request.uri_mut() = target.uri.clone();
-        *upstream_request.headers_mut() = headers::upstream_request(
-            &parts.headers,
-            authority,
-            &identity,
-            &forwarded,
-            upstream_session,
-        );
         match state
             .proxy
             .upstreams
@@ -321,15 +340,16 @@ async fn proxy(
                 );
             }
             Err(SendError::TooLarge) => return too_large(state.proxy.max_body, id()),
-            Err(SendError::Connect(reason)) => {
+            Err(SendError::Connect { reason, unsent }) => {
                 tracing::warn!(adapter = name, replica = target.instance, %reason, "cannot connect upstream");
                 state.observed.wake();
                 if session.is_some() {
                     // The session's replica is gone; its sessions with it.
                     return session_not_found(id());
                 }
+                // A request that never left can go to another ready replica (once).
                 if attempts == 1
-                    && buffered.is_some()
+                    && let Some(unsent) = unsent
                     && let Some(other) = pick_ready(
                         state,
                         &adapter,
@@ -339,6 +359,15 @@ async fn proxy(
                     )
                 {
                     target = other;
+                    upstream_request = *unsent;
+                    if let Some(host) = target
+                        .uri
+                        .authority()
+                        .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+                    {
+                        upstream_request.headers_mut().insert(header::HOST, host);
+                    }
+                    *upstream_request.uri_mut() = target.uri.clone();
                     continue;
                 }
                 return upstream_failed(

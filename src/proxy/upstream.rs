@@ -40,8 +40,12 @@ const MAX_IDLE_AGE: Duration = Duration::from_secs(60);
 /// Why a request got no response head.
 #[derive(Debug)]
 pub enum SendError {
-    /// No TCP connection could be made (refused, unreachable, timed out): the replica is not there.
-    Connect(String),
+    /// No TCP connection could be made (refused, unreachable, timed out): the replica is not
+    /// there. The request is handed back when it is whole (never sent), for another replica.
+    Connect {
+        reason: String,
+        unsent: Option<Box<Request<Body>>>,
+    },
     /// The upstream gave no response head within the idle timeout.
     Timeout,
     /// The connection was made but the exchange failed (reset, malformed response, ...).
@@ -122,10 +126,14 @@ impl Upstreams {
 
         let (mut parts, body) = request.into_parts();
         let Some(authority) = parts.uri.authority().cloned() else {
-            return Err(SendError::Connect("the upstream URL has no host".into()));
+            return Err(SendError::Connect {
+                reason: "the upstream URL has no host".into(),
+                unsent: None,
+            });
         };
         let key = authority.as_str().to_string();
-        parts.uri = origin_form(&parts.uri);
+        let absolute = std::mem::replace(&mut parts.uri, Uri::from_static("/"));
+        parts.uri = origin_form(&absolute);
         let mut request = Request::from_parts(parts, body);
 
         // A pooled connection may turn out closed only once the request is queued on it; hyper
@@ -134,7 +142,17 @@ impl Upstreams {
         loop {
             let (mut conn, was_pooled) = match reused.take() {
                 Some(conn) => (conn, true),
-                None => (self.connect(&authority, &mut sleep).await?, false),
+                None => match self.connect(&authority, &mut sleep).await {
+                    Ok(conn) => (conn, false),
+                    Err(ConnectError::Timeout) => return Err(SendError::Timeout),
+                    Err(ConnectError::Failed(reason)) => {
+                        *request.uri_mut() = absolute;
+                        return Err(SendError::Connect {
+                            reason,
+                            unsent: Some(Box::new(request)),
+                        });
+                    }
+                },
             };
             let exchange = exchange(&mut conn, request, &mut sleep).await;
             match exchange {
@@ -196,7 +214,7 @@ impl Upstreams {
         &self,
         authority: &http::uri::Authority,
         deadline: &mut Pin<Box<Sleep>>,
-    ) -> Result<Conn, SendError> {
+    ) -> Result<Conn, ConnectError> {
         let host = authority.host();
         let host = host
             .strip_prefix('[')
@@ -208,27 +226,33 @@ impl Upstreams {
             biased;
             connected = connect => match connected {
                 Ok(Ok(stream)) => stream,
-                Ok(Err(err)) => return Err(SendError::Connect(err.to_string())),
+                Ok(Err(err)) => return Err(ConnectError::Failed(err.to_string())),
                 Err(_) => {
-                    return Err(SendError::Connect(format!(
+                    return Err(ConnectError::Failed(format!(
                         "no connection within {} ms",
                         self.connect_timeout.as_millis()
                     )));
                 }
             },
-            () = deadline.as_mut() => return Err(SendError::Timeout),
+            () = deadline.as_mut() => return Err(ConnectError::Timeout),
         };
         let _ = stream.set_nodelay(true);
         let (send, conn) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await
-            .map_err(|err| SendError::Connect(err.to_string()))?;
+            .map_err(|err| ConnectError::Failed(err.to_string()))?;
         Ok(Conn {
             send,
             conn,
             done: false,
         })
     }
+}
+
+enum ConnectError {
+    /// The whole request's time ran out first.
+    Timeout,
+    Failed(String),
 }
 
 enum Exchange {
@@ -278,7 +302,10 @@ fn classify_legacy(err: &hyper_util::client::legacy::Error) -> SendError {
     }
     let reason = crate::http_client::describe_client_error(err);
     if err.is_connect() {
-        SendError::Connect(reason)
+        SendError::Connect {
+            reason,
+            unsent: None,
+        }
     } else {
         SendError::Exchange(reason)
     }

@@ -149,8 +149,8 @@ fn build_request(
     let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
     // Start from no client headers at all: a tool server is plain HTTP, not MCP, and must see
     // only what the gateway vouches for.
-    let mut headers =
-        headers::upstream_request(&HeaderMap::new(), authority, identity, forwarded, None);
+    let mut headers = HeaderMap::new();
+    headers::upstream_request(&mut headers, authority, identity, forwarded, None);
     headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
