@@ -130,50 +130,93 @@ async fn call(http: &reqwest::Client, url: &str, session: &str, template: &str) 
     assert!(bytes.len() > 1000, "short answer");
 }
 
-struct Result {
+/// One way to reach the upstream, with the processes whose CPU time it costs.
+struct Target {
     name: &'static str,
-    p50: Duration,
-    p99: Duration,
-    rps: f64,
+    url: String,
+    session: String,
+    pids: Vec<u32>,
+    samples: Vec<Duration>,
+    rates: Vec<f64>,
+    cpu_ticks: u64,
+    calls: u64,
 }
 
-async fn measure(
-    name: &'static str,
-    url: &str,
-    requests: usize,
-    concurrency: usize,
-    seconds: u64,
-) -> Result {
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(concurrency * 2)
-        .build()
-        .expect("client");
-    let session = initialize(&http, url).await;
-    let message = "x".repeat(1024);
-    let body = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                      "params": {"name": "echo", "arguments": {"message": message}}})
-    .to_string();
-    for _ in 0..200 {
-        call(&http, url, &session, &body).await;
-    }
-    let mut samples = Vec::with_capacity(requests);
-    for _ in 0..requests {
-        let t = Instant::now();
-        call(&http, url, &session, &body).await;
-        samples.push(t.elapsed());
-    }
-    samples.sort();
-    let pct = |p: f64| samples[((samples.len() - 1) as f64 * p) as usize];
+/// CPU time (user + system, in clock ticks) of processes so far.
+fn cpu_ticks(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
 
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// nginx's worker processes: the children of its master.
+fn children_of(parent: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = stat.rsplit_once(')')?.1.to_string();
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(parent)
+        })
+        .collect()
+}
+
+fn call_body() -> String {
+    let message = "x".repeat(1024);
+    json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+           "params": {"name": "echo", "arguments": {"message": message}}})
+    .to_string()
+}
+
+async fn latency_round(http: &reqwest::Client, target: &mut Target, calls: usize, body: &str) {
+    for _ in 0..calls {
+        let t = Instant::now();
+        call(http, &target.url, &target.session, body).await;
+        target.samples.push(t.elapsed());
+    }
+}
+
+async fn throughput_round(
+    http: &reqwest::Client,
+    target: &mut Target,
+    concurrency: usize,
+    seconds: f64,
+    body: &str,
+) {
     let done = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let cpu_before = cpu_ticks(&target.pids);
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(seconds);
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let (http, url, session, body, done) = (
             http.clone(),
-            url.to_string(),
-            session.clone(),
-            body.clone(),
+            target.url.clone(),
+            target.session.clone(),
+            body.to_string(),
             done.clone(),
         );
         tasks.push(tokio::spawn(async move {
@@ -186,12 +229,16 @@ async fn measure(
     for task in tasks {
         task.await.expect("task");
     }
-    Result {
-        name,
-        p50: pct(0.5),
-        p99: pct(0.99),
-        rps: done.load(Ordering::Relaxed) as f64 / seconds as f64,
-    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let calls = done.load(Ordering::Relaxed);
+    target.cpu_ticks += cpu_ticks(&target.pids) - cpu_before;
+    target.calls += calls;
+    target.rates.push(calls as f64 / elapsed);
+}
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 #[path = "support/mod.rs"]
@@ -210,7 +257,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
 
     let upstream_port = free_port();
-    let _upstream = Killed(
+    let upstream_process = Killed(
         Command::new(support::sibling("mcp-example"))
             .env("PORT", upstream_port.to_string())
             .env("BIND", "127.0.0.1")
@@ -219,14 +266,15 @@ async fn main() {
             .spawn()
             .expect("mcp-example (cargo build --release --workspace)"),
     );
+    let upstream_pid = upstream_process.0.id();
     wait_port(upstream_port);
     let upstream = format!("http://127.0.0.1:{upstream_port}/mcp");
 
     let gateway = support::Gateway::start("none");
     let gateway_pid = gateway.pid();
     let base = gateway.base.clone();
-    let http = reqwest::Client::new();
-    let created = http
+    let admin = reqwest::Client::new();
+    let created = admin
         .post(format!("{base}/adapters"))
         .json(&json!({"name": "bench", "url": upstream}))
         .send()
@@ -267,34 +315,91 @@ async fn main() {
         format!("http://127.0.0.1:{port}/mcp")
     });
 
+    const ROUNDS: usize = 5;
     println!(
-        "1 KiB tools/call (echo), {requests} sequential for latency, {concurrency} concurrent for {seconds} s for throughput"
+        "1 KiB tools/call (echo): {requests} sequential calls for latency and {concurrency} concurrent \
+         callers for {seconds} s for throughput, per target, in {ROUNDS} interleaved rounds"
     );
-    let mut results = vec![
-        measure("direct", &upstream, requests, concurrency, seconds).await,
-        measure("gateway", &through_gateway, requests, concurrency, seconds).await,
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency * 2)
+        .build()
+        .expect("client");
+    let mut targets = vec![
+        ("direct", upstream.clone(), vec![upstream_pid]),
+        ("gateway", through_gateway.clone(), vec![gateway_pid]),
     ];
-    match &nginx_url {
-        Some(url) => results.push(measure("nginx", url, requests, concurrency, seconds).await),
-        None => println!("(nginx not found: apt-get install nginx-light to compare)"),
+    match (&nginx_url, &nginx_guard) {
+        (Some(url), Some(Nginx(master))) => {
+            targets.push(("nginx", url.clone(), children_of(master.id())))
+        }
+        _ => println!("(nginx not found: apt-get install nginx-light to compare)"),
     }
-    let direct_p50 = results[0].p50;
-    let direct_p99 = results[0].p99;
+    let body = call_body();
+    let mut measured = Vec::new();
+    for (name, url, pids) in targets {
+        let session = initialize(&http, &url).await;
+        for _ in 0..200 {
+            call(&http, &url, &session, &body).await;
+        }
+        measured.push(Target {
+            name,
+            url,
+            session,
+            pids,
+            samples: Vec::with_capacity(requests),
+            rates: Vec::new(),
+            cpu_ticks: 0,
+            calls: 0,
+        });
+    }
+    // Rounds alternate between targets so that a noisy neighbour slows all of them alike.
+    for _ in 0..ROUNDS {
+        for target in &mut measured {
+            latency_round(&http, target, requests / ROUNDS, &body).await;
+        }
+    }
+    for _ in 0..ROUNDS {
+        for target in &mut measured {
+            throughput_round(
+                &http,
+                target,
+                concurrency,
+                seconds as f64 / ROUNDS as f64,
+                &body,
+            )
+            .await;
+        }
+    }
+    let tick_us = 1e6 / clock_ticks_per_second();
+    let pct = |samples: &mut Vec<Duration>, p: f64| {
+        samples.sort();
+        samples[((samples.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3
+    };
+    let direct_p50 = pct(&mut measured[0].samples, 0.5);
+    let direct_p99 = pct(&mut measured[0].samples, 0.99);
     println!(
-        "{:<8} {:>10} {:>10} {:>12} {:>12} {:>10}",
-        "target", "p50 ms", "p99 ms", "added p50", "added p99", "req/s"
+        "{:<8} {:>9} {:>9} {:>10} {:>10} {:>9} {:>16}",
+        "target", "p50 ms", "p99 ms", "added p50", "added p99", "req/s", "CPU us/request"
     );
-    for r in &results {
+    for target in &mut measured {
+        let p50 = pct(&mut target.samples, 0.5);
+        let p99 = pct(&mut target.samples, 0.99);
+        let rate = median(&mut target.rates);
+        let cpu = target.cpu_ticks as f64 * tick_us / target.calls.max(1) as f64;
         println!(
-            "{:<8} {:>10.3} {:>10.3} {:>12.3} {:>12.3} {:>10.0}",
-            r.name,
-            r.p50.as_secs_f64() * 1e3,
-            r.p99.as_secs_f64() * 1e3,
-            (r.p50.as_secs_f64() - direct_p50.as_secs_f64()) * 1e3,
-            (r.p99.as_secs_f64() - direct_p99.as_secs_f64()) * 1e3,
-            r.rps
+            "{:<8} {:>9.3} {:>9.3} {:>10.3} {:>10.3} {:>9.0} {:>16.1}",
+            target.name,
+            p50,
+            p99,
+            p50 - direct_p50,
+            p99 - direct_p99,
+            rate,
+            cpu
         );
     }
+    println!(
+        "(req/s: median of the rounds; CPU: the proxy's own processes per request, the upstream's for direct)"
+    );
     drop(nginx_guard);
 
     // Memory: idle legacy sessions cost the gateway nothing (the token is the state).

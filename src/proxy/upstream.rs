@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -154,12 +155,14 @@ impl Upstreams {
                     }
                 },
             };
-            let exchange = exchange(&mut conn, request, &mut sleep).await;
+            let mut inline = InlineWake::new();
+            let exchange = exchange(&mut conn, &mut inline, request, &mut sleep).await;
             match exchange {
                 Ok(response) => {
                     let (head, body) = response.into_parts();
                     let pooled = Pooled {
                         conn,
+                        inline,
                         key,
                         upstreams: self.clone(),
                     };
@@ -264,13 +267,17 @@ enum Exchange {
 /// arrives (or the connection fails, or `deadline` passes).
 async fn exchange(
     conn: &mut Conn,
+    inline: &mut InlineWake,
     request: Request<Body>,
     deadline: &mut Pin<Box<Sleep>>,
 ) -> Result<Response<Incoming>, Exchange> {
     let mut response = std::pin::pin!(conn.send.try_send_request(request));
     poll_fn(|cx| {
-        conn.drive(cx);
-        if let Poll::Ready(result) = response.as_mut().poll(cx) {
+        let head = inline.poll(cx, |cx| {
+            conn.drive(cx);
+            response.as_mut().poll(cx)
+        });
+        if let Poll::Ready(result) = head {
             return Poll::Ready(result.map_err(|e| Exchange::Failed(Box::new(e))));
         }
         if deadline.as_mut().poll(cx).is_ready() {
@@ -324,6 +331,7 @@ fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
 /// A connection on loan to one response; returned to the pool when the body ends.
 struct Pooled {
     conn: Conn,
+    inline: InlineWake,
     key: String,
     upstreams: Arc<Upstreams>,
 }
@@ -359,15 +367,13 @@ where
     B: http_body::Body<Data = Bytes> + Unpin,
 {
     fn poll_inner(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
-        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
-            return Poll::Ready(frame);
-        }
+        let inner = &mut self.inner;
         match &mut self.conn {
-            Some(pooled) if !pooled.conn.done => {
-                pooled.conn.drive(cx);
-                Pin::new(&mut self.inner).poll_frame(cx)
-            }
-            _ => Poll::Pending,
+            Some(Pooled { conn, inline, .. }) => inline.poll(cx, |cx| {
+                conn.drive(cx);
+                Pin::new(&mut *inner).poll_frame(cx)
+            }),
+            None => Pin::new(inner).poll_frame(cx),
         }
     }
 
@@ -430,6 +436,86 @@ where
     }
 }
 
+/// Polls the futures of one upstream exchange (hyper's connection, the response, its body)
+/// with a waker of our own. They wake one another constantly (the response is ready, the body
+/// wants data, data is queued); to the runtime each such wake of a running task means
+/// rescheduling it and nudging an idle worker thread awake (an eventfd write and a futex wake
+/// per request). A wake that arrives while we are polling is instead noted and answered by
+/// polling again at once; wakes at any other time (the socket became readable) go to the
+/// task's own waker.
+struct InlineWake {
+    shared: Arc<InlineState>,
+    waker: Waker,
+}
+
+const IDLE: u8 = 0;
+const POLLING: u8 = 1;
+const POLLING_WOKEN: u8 = 2;
+
+struct InlineState {
+    state: AtomicU8,
+    task: Mutex<Option<Waker>>,
+}
+
+impl std::task::Wake for InlineState {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        // Absorbed while a poll is running (it will poll again); passed on otherwise.
+        if self
+            .state
+            .compare_exchange(POLLING, POLLING_WOKEN, Ordering::AcqRel, Ordering::Acquire)
+            .is_err_and(|now| now == IDLE)
+        {
+            let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(task) = task {
+                task.wake();
+            }
+        }
+    }
+}
+
+impl InlineWake {
+    /// Polls more than this many times in a row only if the task is woken again: a future that
+    /// keeps waking itself (cooperative yielding) goes back to the runtime's queue.
+    const MAX_ROUNDS: usize = 8;
+
+    fn new() -> Self {
+        let shared = Arc::new(InlineState {
+            state: AtomicU8::new(IDLE),
+            task: Mutex::new(None),
+        });
+        let waker = Waker::from(shared.clone());
+        Self { shared, waker }
+    }
+
+    fn poll<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut f: impl FnMut(&mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        {
+            let mut task = self.shared.task.lock().unwrap_or_else(|e| e.into_inner());
+            if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+                *task = Some(cx.waker().clone());
+            }
+        }
+        let mut inner = Context::from_waker(&self.waker);
+        for _ in 0..Self::MAX_ROUNDS {
+            self.shared.state.store(POLLING, Ordering::Release);
+            let result = f(&mut inner);
+            let woken = self.shared.state.swap(IDLE, Ordering::AcqRel) == POLLING_WOKEN;
+            if result.is_ready() || !woken {
+                return result;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -471,6 +557,57 @@ mod tests {
         assert!(body.frame().await.is_none());
         assert_eq!(started.elapsed(), Duration::from_secs(10));
         drop(tx);
+    }
+
+    struct Counting(std::sync::atomic::AtomicUsize);
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn wakes_during_a_poll_repoll_and_later_wakes_reach_the_task() {
+        let task = Arc::new(Counting(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = Waker::from(task.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut inline = InlineWake::new();
+
+        // Woken during its own poll (twice), then ready: polled three times, task never woken.
+        let mut polls = 0;
+        let result = inline.poll(&mut cx, |cx| {
+            polls += 1;
+            if polls < 3 {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            } else {
+                Poll::Ready(polls)
+            }
+        });
+        assert_eq!(result, Poll::Ready(3));
+        assert_eq!(task.0.load(Ordering::SeqCst), 0);
+
+        // Pending with no wake: polled once; a wake afterwards goes to the task.
+        let mut stored = None;
+        let result: Poll<()> = inline.poll(&mut cx, |cx| {
+            stored = Some(cx.waker().clone());
+            Poll::Pending
+        });
+        assert_eq!(result, Poll::Pending);
+        assert_eq!(task.0.load(Ordering::SeqCst), 0);
+        stored.expect("waker").wake();
+        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+
+        // A future that always wakes itself is handed back to the runtime after a few rounds.
+        let mut rounds = 0;
+        let result: Poll<()> = inline.poll(&mut cx, |cx| {
+            rounds += 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        });
+        assert_eq!(result, Poll::Pending);
+        assert_eq!(rounds, InlineWake::MAX_ROUNDS);
+        assert_eq!(task.0.load(Ordering::SeqCst), 2);
     }
 
     #[test]
