@@ -1,10 +1,11 @@
 //! Data-plane benchmark: a 1 KiB `tools/call` (the sample server's `echo`) direct to the upstream,
-//! through the gateway, and through nginx as a plain reverse proxy, in one run; then the
-//! gateway's memory with many idle sessions.
+//! through the gateway, and through nginx as a plain reverse proxy, in one run (targets take
+//! turns, in rounds, so a noisy neighbour slows all alike); the CPU time each proxy spends per
+//! request; then the gateway's memory with many idle sessions.
 //!
-//! Run: `scripts/bench.sh proxy`, or after `cargo build --release --workspace`:
-//! `cargo run --release --example bench_proxy -- [REQUESTS] [CONCURRENCY] [SECONDS] [SESSIONS]`
-//! (defaults 5000 16 5 10000). nginx is used when found on PATH or in /usr/sbin.
+//! Run: `scripts/bench.sh proxy` (it builds the binaries without dev-dependency features first).
+//! Arguments: `[REQUESTS] [CONCURRENCY] [SECONDS] [SESSIONS]` (defaults 5000 16 5 10000).
+//! nginx is used when found in /usr/sbin (Debian's nginx-light).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

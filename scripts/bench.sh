@@ -13,7 +13,7 @@ cargo build --release --locked --workspace --examples
 run() { echo "== $1"; shift; "$@"; }
 case "$which" in
   api|all) run "control plane: 1,000 adapters, GET /adapters" target/release/examples/bench_api 1000 200 ;;&
-  proxy|all) run "data plane: 1 KiB tools/call direct / gateway / nginx; idle sessions" target/release/examples/bench_proxy 5000 16 5 10000 ;;&
+  proxy|all) run "data plane: 1 KiB tools/call direct / gateway / nginx; idle sessions" target/release/examples/bench_proxy 5000 16 10 10000 ;;&
   router|all) run "tool router: tools/list over 1,000 tools; tools/call overhead" target/release/examples/bench_router ;;&
   deploy|all) run "deploy to first tools/call (Docker)" target/release/examples/bench_deploy 5 ;;
   api|proxy|router) ;;

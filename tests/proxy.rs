@@ -433,3 +433,103 @@ async fn upstream_sees_clean_headers_and_client_sees_clean_responses() {
     let token = exchange.session().expect("sealed token");
     assert_ne!(token, "upstream-session_1");
 }
+
+/// A keep-alive JSON upstream that closes any connection idle for `idle` (as uvicorn does after
+/// 5 s, without telling the client beforehand), counting the connections it accepts.
+async fn closing_upstream(
+    idle: Duration,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut pending = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    match tokio::time::timeout(idle, stream.read(&mut chunk)).await {
+                        Ok(Ok(n)) if n > 0 => pending.extend_from_slice(&chunk[..n]),
+                        _ => return, // idle, closed or failed: close our side
+                    }
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        if pending.len() < end + 4 + length {
+                            break;
+                        }
+                        pending.drain(..end + 4 + length);
+                        let body = r#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if stream.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, accepted)
+}
+
+/// Upstream connections are kept and reused, and one the upstream closed while it lay idle is
+/// never used again: the next request gets a new connection, not a 502.
+#[tokio::test]
+async fn upstream_connections_are_reused_and_closed_ones_are_replaced() {
+    use std::sync::atomic::Ordering;
+    let idle = Duration::from_millis(300);
+    let (upstream_url, accepted) = closing_upstream(idle).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &config_none(dir.path(), "none", ""));
+    let http = client();
+    create_url_adapter(&http, &gw, "keepalive", &upstream_url, &[]).await;
+    let url = gw.url("/adapters/keepalive/mcp");
+    let ping = || {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            http.post(&url)
+                .header("accept", ACCEPT)
+                .header("content-type", "application/json")
+                .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+                .send()
+                .await
+                .expect("send")
+                .status()
+        }
+    };
+
+    for _ in 0..20 {
+        assert_eq!(ping().await, StatusCode::OK);
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "20 sequential requests share one upstream connection"
+    );
+
+    for round in 0..3 {
+        // The upstream drops the idle connection; the gateway must notice before reusing it.
+        tokio::time::sleep(idle * 3).await;
+        assert_eq!(ping().await, StatusCode::OK, "after idle close {round}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 2 + round);
+    }
+
+    let concurrent = futures_util::future::join_all((0..8).map(|_| ping())).await;
+    assert!(concurrent.iter().all(|s| *s == StatusCode::OK), "{concurrent:?}");
+    assert!(accepted.load(Ordering::SeqCst) <= 4 + 8);
+}
