@@ -530,6 +530,9 @@ async fn upstream_connections_are_reused_and_closed_ones_are_replaced() {
     }
 
     let concurrent = futures_util::future::join_all((0..8).map(|_| ping())).await;
-    assert!(concurrent.iter().all(|s| *s == StatusCode::OK), "{concurrent:?}");
+    assert!(
+        concurrent.iter().all(|s| *s == StatusCode::OK),
+        "{concurrent:?}"
+    );
     assert!(accepted.load(Ordering::SeqCst) <= 4 + 8);
 }
