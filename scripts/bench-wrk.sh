@@ -5,6 +5,7 @@
 # proxy's CPU per request (user and kernel, from /proc) and single-connection p50 latency.
 # Needs: apt-get install wrk nginx-light; a release build (scripts/bench.sh builds one).
 # Usage: scripts/bench-wrk.sh [ROUNDS] [SECONDS]   (default 3 rounds of 5 s)
+#        THREADS=1 scripts/bench-wrk.sh             (the gateway's server.threads; default: CPUs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -34,6 +35,7 @@ pids+=($!); up_pid=$!
 cat > "$work/config.toml" <<TOML
 [server]
 listen = "127.0.0.1:$gw"
+${THREADS:+threads = $THREADS}
 [store]
 path = "$work/gateway.db"
 [runtime]

@@ -100,6 +100,7 @@ fn main() -> ExitCode {
                 }
             };
             let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(loaded.config.server.serving_threads())
                 .enable_all()
                 .build()
             {
