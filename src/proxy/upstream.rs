@@ -96,11 +96,37 @@ impl Conn {
 
 impl Upstreams {
     pub fn new(connect_timeout: Duration, tls: HttpClient) -> Arc<Self> {
-        Arc::new(Self {
+        let upstreams = Arc::new(Self {
             idle: Mutex::new(HashMap::new()),
             connect_timeout,
             tls,
-        })
+        });
+        // Idle connections of upstreams that get no more requests (a deleted adapter, a replica
+        // replaced) would otherwise stay open, half-closed, until the process ends.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let weak = Arc::downgrade(&upstreams);
+            runtime.spawn(async move {
+                let mut every = tokio::time::interval(MAX_IDLE_AGE / 2);
+                every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    every.tick().await;
+                    match weak.upgrade() {
+                        Some(upstreams) => upstreams.sweep(),
+                        None => return,
+                    }
+                }
+            });
+        }
+        upstreams
+    }
+
+    /// Closes idle connections that are too old or that their upstream closed.
+    fn sweep(&self) {
+        let mut map = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, list| {
+            list.retain_mut(|idle| idle.since.elapsed() < MAX_IDLE_AGE && idle.conn.reusable());
+            !list.is_empty()
+        });
     }
 
     /// Sends `request` (absolute `http` or `https` URI) and waits at most `idle` for the
@@ -608,6 +634,53 @@ mod tests {
         assert_eq!(result, Poll::Pending);
         assert_eq!(rounds, InlineWake::MAX_ROUNDS);
         assert_eq!(task.0.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_kept_until_their_upstream_closes_them() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let authority: http::uri::Authority = listener
+            .local_addr()
+            .expect("addr")
+            .to_string()
+            .parse()
+            .expect("authority");
+        let upstreams = Upstreams::new(
+            Duration::from_secs(1),
+            crate::http_client::build(Duration::from_secs(1)),
+        );
+        let pooled = |u: &Upstreams| {
+            u.idle
+                .lock()
+                .expect("lock")
+                .values()
+                .map(Vec::len)
+                .sum::<usize>()
+        };
+        let mut deadline = Box::pin(tokio::time::sleep(Duration::from_secs(5)));
+        let Ok(conn) = upstreams.connect(&authority, &mut deadline).await else {
+            panic!("connect");
+        };
+        let (server_side, _) = listener.accept().await.expect("accept");
+        upstreams.checkin(authority.to_string(), conn);
+        assert_eq!(pooled(&upstreams), 1, "a fresh idle connection is kept");
+        upstreams.sweep();
+        assert_eq!(pooled(&upstreams), 1, "an open one survives a sweep");
+        assert!(upstreams.checkout(authority.as_str()).is_some());
+        assert_eq!(pooled(&upstreams), 0);
+
+        let Ok(conn) = upstreams.connect(&authority, &mut deadline).await else {
+            panic!("connect");
+        };
+        upstreams.checkin(authority.to_string(), conn);
+        drop(server_side);
+        let (second, _) = listener.accept().await.expect("accept");
+        drop(second);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        upstreams.sweep();
+        assert_eq!(pooled(&upstreams), 0, "closed by the upstream: swept");
     }
 
     #[test]
