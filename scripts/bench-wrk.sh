@@ -5,7 +5,7 @@
 # proxy's CPU per request (user and kernel, from /proc) and single-connection p50 latency.
 # Needs: apt-get install wrk nginx-light; a release build (scripts/bench.sh builds one).
 # Usage: scripts/bench-wrk.sh [ROUNDS] [SECONDS]   (default 3 rounds of 5 s)
-#        THREADS=1 scripts/bench-wrk.sh             (the gateway's server.threads; default: CPUs)
+#        THREADS=1 scripts/bench-wrk.sh             (the gateway's server.threads; default: half the CPUs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}

@@ -25,14 +25,19 @@ pub struct Gateway {
 
 impl Gateway {
     /// Starts `mcp-gateway serve` with `runtime.kind = kind` and a store in a temporary dir.
+    /// `GATEWAY_THREADS` in the environment sets `server.threads`.
     pub fn start(kind: &str) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("bench.db");
         let config = dir.path().join("config.toml");
+        let server = match std::env::var("GATEWAY_THREADS") {
+            Ok(threads) => format!("[server]\nthreads = {threads}\n"),
+            Err(_) => String::new(),
+        };
         std::fs::write(
             &config,
             format!(
-                "[store]\npath = \"{}\"\n[runtime]\nkind = \"{kind}\"\n",
+                "{server}[store]\npath = \"{}\"\n[runtime]\nkind = \"{kind}\"\n",
                 db.display()
             ),
         )
