@@ -158,14 +158,13 @@ impl Upstreams {
                 unsent: None,
             });
         };
-        let key = authority.as_str().to_string();
         let absolute = std::mem::replace(&mut parts.uri, Uri::from_static("/"));
         parts.uri = origin_form(&absolute);
         let mut request = Request::from_parts(parts, body);
 
         // A pooled connection may turn out closed only once the request is queued on it; hyper
         // then hands the request back unsent, and it goes on a new connection (once).
-        let mut reused = self.checkout(&key);
+        let mut reused = self.checkout(authority.as_str());
         loop {
             let (mut conn, was_pooled) = match reused.take() {
                 Some(conn) => (conn, true),
@@ -189,7 +188,7 @@ impl Upstreams {
                     let pooled = Pooled {
                         conn,
                         inline,
-                        key,
+                        key: authority,
                         upstreams: self.clone(),
                     };
                     return Ok(Response::from_parts(
@@ -222,13 +221,17 @@ impl Upstreams {
         }
     }
 
-    fn checkin(&self, key: String, mut conn: Conn) {
+    fn checkin(&self, key: &http::uri::Authority, mut conn: Conn) {
         if !conn.reusable() {
             return;
         }
         let now = Instant::now();
         let mut map = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let list = map.entry(key).or_default();
+        // No allocation for the key but on an upstream's first connection.
+        let list = match map.get_mut(key.as_str()) {
+            Some(list) => list,
+            None => map.entry(key.as_str().to_string()).or_default(),
+        };
         // Oldest first: drop the ones too old to reuse, and keep the list bounded.
         let stale = list
             .iter()
@@ -358,7 +361,7 @@ fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
 struct Pooled {
     conn: Conn,
     inline: InlineWake,
-    key: String,
+    key: http::uri::Authority,
     upstreams: Arc<Upstreams>,
 }
 
@@ -405,7 +408,7 @@ where
 
     fn finish(&mut self) {
         if let Some(pooled) = self.conn.take() {
-            pooled.upstreams.checkin(pooled.key, pooled.conn);
+            pooled.upstreams.checkin(&pooled.key, pooled.conn);
         }
     }
 }
@@ -664,7 +667,7 @@ mod tests {
             panic!("connect");
         };
         let (server_side, _) = listener.accept().await.expect("accept");
-        upstreams.checkin(authority.to_string(), conn);
+        upstreams.checkin(&authority, conn);
         assert_eq!(pooled(&upstreams), 1, "a fresh idle connection is kept");
         upstreams.sweep();
         assert_eq!(pooled(&upstreams), 1, "an open one survives a sweep");
@@ -674,7 +677,7 @@ mod tests {
         let Ok(conn) = upstreams.connect(&authority, &mut deadline).await else {
             panic!("connect");
         };
-        upstreams.checkin(authority.to_string(), conn);
+        upstreams.checkin(&authority, conn);
         drop(server_side);
         let (second, _) = listener.accept().await.expect("accept");
         drop(second);
