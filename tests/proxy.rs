@@ -536,3 +536,81 @@ async fn upstream_connections_are_reused_and_closed_ones_are_replaced() {
     );
     assert!(accepted.load(Ordering::SeqCst) <= 4 + 8);
 }
+
+/// `proxy.cors = true`: browser clients (the MCP Inspector, say) get preflights answered and may
+/// read the session headers, on the data plane and on the tool router alike; an origin that is
+/// not allowed gets neither.
+#[tokio::test]
+async fn cors_for_browser_clients_on_both_mcp_endpoints() {
+    let (upstream_url, _accepted) = closing_upstream(Duration::from_secs(30)).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(
+        dir.path(),
+        &config_none(dir.path(), "none", "[proxy]\ncors = true\n"),
+    );
+    let http = client();
+    create_url_adapter(&http, &gw, "browser", &upstream_url, &[]).await;
+    let allowed = "http://localhost:6274";
+    for path in ["/adapters/browser/mcp", "/mcp"] {
+        let preflight = http
+            .request(reqwest::Method::OPTIONS, gw.url(path))
+            .header("origin", allowed)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "content-type, mcp-session-id",
+            )
+            .send()
+            .await
+            .expect("preflight");
+        assert_eq!(preflight.status(), StatusCode::NO_CONTENT, "{path}");
+        let h = preflight.headers();
+        assert_eq!(h["access-control-allow-origin"], allowed, "{path}");
+        assert!(
+            h["access-control-allow-methods"]
+                .to_str()
+                .expect("ascii")
+                .contains("POST"),
+            "{path}"
+        );
+        assert_eq!(
+            h["access-control-allow-headers"], "content-type, mcp-session-id",
+            "{path}"
+        );
+
+        let answer = rpc(
+            &http,
+            &gw.url(path),
+            None,
+            &[("origin", allowed)],
+            initialize_body(),
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        assert_eq!(
+            answer.headers["access-control-allow-origin"], allowed,
+            "{path}"
+        );
+        assert!(
+            answer.headers["access-control-expose-headers"]
+                .to_str()
+                .expect("ascii")
+                .contains("Mcp-Session-Id"),
+            "{path}"
+        );
+
+        let foreign = http
+            .request(reqwest::Method::OPTIONS, gw.url(path))
+            .header("origin", "https://evil.example")
+            .header("access-control-request-method", "POST")
+            .send()
+            .await
+            .expect("preflight");
+        assert_eq!(foreign.status(), StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            !foreign
+                .headers()
+                .contains_key("access-control-allow-origin")
+        );
+    }
+}

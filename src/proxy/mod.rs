@@ -177,8 +177,18 @@ pub(crate) async fn serve(
     name: &str,
     request: Request,
 ) -> Response {
+    if request.method() == Method::OPTIONS {
+        return cors_preflight(state, &request);
+    }
     let origin = request.headers().get(header::ORIGIN).cloned();
-    let mut response = proxy(state, peer, name, request, origin.as_ref()).await;
+    let mut response = proxy(state, peer, name, request).await;
+    add_cors(state, origin, &mut response);
+    response
+}
+
+/// With `proxy.cors` on, lets an allowed browser origin read an MCP endpoint's answer and the
+/// headers a client needs from it. Used by the data plane and the tool router alike.
+pub(crate) fn add_cors(state: &AppState, origin: Option<HeaderValue>, response: &mut Response) {
     if state.proxy.cors
         && let Some(origin) = origin
         && origin.to_str().is_ok_and(|o| state.proxy.origins.allows(o))
@@ -191,22 +201,21 @@ pub(crate) async fn serve(
             HeaderValue::from_static("Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate"),
         );
     }
+}
+
+/// The answer to a CORS preflight (`OPTIONS`) on an MCP endpoint: 403 for an origin that is
+/// not allowed, else 204, with the CORS grants when `proxy.cors` is on.
+pub(crate) fn cors_preflight(state: &AppState, request: &Request) -> Response {
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    if let Some(refused) = refuse_origin(state, origin.as_ref()) {
+        return refused;
+    }
+    let mut response = preflight(state, request);
+    add_cors(state, origin, &mut response);
     response
 }
 
-async fn proxy(
-    state: &AppState,
-    peer: SocketAddr,
-    name: &str,
-    request: Request,
-    origin: Option<&HeaderValue>,
-) -> Response {
-    if request.method() == Method::OPTIONS {
-        if let Some(refused) = refuse_origin(state, origin) {
-            return refused;
-        }
-        return preflight(state, &request);
-    }
+async fn proxy(state: &AppState, peer: SocketAddr, name: &str, request: Request) -> Response {
     let caller = match admit(state, request.headers(), request.uri().path()).await {
         Ok(caller) => caller,
         Err(refused) => return refused,

@@ -344,9 +344,15 @@ fn allowed_hosts(config: &LoadedConfig) -> Option<Vec<String>> {
     Some(hosts)
 }
 
-/// A JSON-RPC error body with an HTTP status, as the data plane answers before MCP begins.
+/// `/mcp`: CORS as on the data plane (`proxy.cors`), then the router.
 async fn handle(State(state): State<AppState>, request: Request) -> Response {
-    state.router.serve(&state, request).await
+    if request.method() == http::Method::OPTIONS {
+        return crate::proxy::cors_preflight(&state, &request);
+    }
+    let origin = request.headers().get(http::header::ORIGIN).cloned();
+    let mut response = state.router.serve(&state, request).await;
+    crate::proxy::add_cors(&state, origin, &mut response);
+    response
 }
 
 /// The router's routes, documented in /openapi.json.
@@ -423,6 +429,12 @@ pub fn routes() -> Vec<Route> {
             MethodFilter::DELETE,
             "routerDelete",
             "Tool router: end a 2025 session",
+        ),
+        describe(
+            HttpMethod::Options,
+            MethodFilter::OPTIONS,
+            "routerOptions",
+            "CORS preflight (when proxy.cors is on)",
         ),
     ]
 }
