@@ -60,15 +60,21 @@ pub async fn probe(client: &HttpClient, url: &str, timeout: Duration) -> Result<
 
 /// A short, human description of a client error (the innermost cause is the useful part).
 pub fn describe_client_error(err: &hyper_util::client::legacy::Error) -> String {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
-    let mut last = err.to_string();
-    while let Some(inner) = source {
-        last = inner.to_string();
-        source = inner.source();
-    }
+    let last = innermost_cause(err);
     if err.is_connect() {
         format!("cannot connect: {last}")
     } else {
         last
     }
+}
+
+/// The message of an error's innermost cause (or of the error itself when it has none).
+pub fn innermost_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        last = inner.to_string();
+        source = inner.source();
+    }
+    last
 }

@@ -68,6 +68,13 @@ struct Idle {
     since: Instant,
 }
 
+impl Idle {
+    /// Young enough and still open at the upstream's end.
+    fn usable(&mut self) -> bool {
+        self.since.elapsed() < MAX_IDLE_AGE && self.conn.reusable()
+    }
+}
+
 /// One HTTP/1.1 connection: the sending half and the connection state machine, kept together
 /// so whoever holds them drives them.
 struct Conn {
@@ -124,7 +131,7 @@ impl Upstreams {
     fn sweep(&self) {
         let mut map = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, list| {
-            list.retain_mut(|idle| idle.since.elapsed() < MAX_IDLE_AGE && idle.conn.reusable());
+            list.retain_mut(Idle::usable);
             !list.is_empty()
         });
     }
@@ -210,13 +217,12 @@ impl Upstreams {
 
     fn checkout(&self, key: &str) -> Option<Conn> {
         loop {
-            let idle = {
+            let mut idle = {
                 let mut map = self.idle.lock().unwrap_or_else(|e| e.into_inner());
                 map.get_mut(key)?.pop()?
             };
-            let mut conn = idle.conn;
-            if idle.since.elapsed() < MAX_IDLE_AGE && conn.reusable() {
-                return Some(conn);
+            if idle.usable() {
+                return Some(idle.conn);
             }
         }
     }
@@ -225,21 +231,20 @@ impl Upstreams {
         if !conn.reusable() {
             return;
         }
-        let now = Instant::now();
         let mut map = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         // No allocation for the key but on an upstream's first connection.
         let list = match map.get_mut(key.as_str()) {
             Some(list) => list,
             None => map.entry(key.as_str().to_string()).or_default(),
         };
-        // Oldest first: drop the ones too old to reuse, and keep the list bounded.
-        let stale = list
-            .iter()
-            .take_while(|idle| now.duration_since(idle.since) >= MAX_IDLE_AGE)
-            .count();
-        let over = (list.len() - stale + 1).saturating_sub(MAX_IDLE_PER_UPSTREAM);
-        list.drain(..stale + over);
-        list.push(Idle { conn, since: now });
+        // Bounded; the oldest go first. Aged ones are dropped at checkout and by the sweep.
+        if list.len() >= MAX_IDLE_PER_UPSTREAM {
+            list.remove(0);
+        }
+        list.push(Idle {
+            conn,
+            since: Instant::now(),
+        });
     }
 
     async fn connect(
@@ -329,7 +334,7 @@ fn classify(err: &hyper::Error) -> SendError {
     if crate::proxy::is_length_limit_error(err) {
         return SendError::TooLarge;
     }
-    SendError::Exchange(innermost(err))
+    SendError::Exchange(crate::http_client::innermost_cause(err))
 }
 
 fn classify_legacy(err: &hyper_util::client::legacy::Error) -> SendError {
@@ -345,16 +350,6 @@ fn classify_legacy(err: &hyper_util::client::legacy::Error) -> SendError {
     } else {
         SendError::Exchange(reason)
     }
-}
-
-fn innermost(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut last = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        last = inner.to_string();
-        source = inner.source();
-    }
-    last
 }
 
 /// A connection on loan to one response; returned to the pool when the body ends.
