@@ -364,7 +364,7 @@ struct Pooled {
 /// connection is driven by whoever polls the body, and a stream idle for `idle` ends cleanly.
 /// Dropped early (the client went away), it closes the upstream connection, which cancels the
 /// upstream's work on the request.
-struct UpstreamBody<B> {
+struct UpstreamBody<B: http_body::Body> {
     inner: B,
     conn: Option<Pooled>,
     sleep: Pin<Box<Sleep>>,
@@ -372,9 +372,24 @@ struct UpstreamBody<B> {
     /// When the last frame arrived; the sleep is moved forward only when it fires, so frames
     /// cost no timer updates.
     last_frame: Clock,
+    /// What the upstream had already sent after the data handed on last (see [`Self::gather`]).
+    held: Option<Held<B::Error>>,
 }
 
-impl<B> UpstreamBody<B> {
+/// Something read from the upstream while gathering data, handed on at the next poll.
+enum Held<E> {
+    Frame(Frame<Bytes>),
+    Error(E),
+    End,
+}
+
+// Never pinned in place: held values are only moved.
+impl<E> Unpin for Held<E> {}
+
+/// Data already received is handed on in pieces of at most this size.
+const GATHER_LIMIT: usize = 64 * 1024;
+
+impl<B: http_body::Body> UpstreamBody<B> {
     fn new(inner: B, conn: Option<Pooled>, sleep: Pin<Box<Sleep>>, idle: Duration) -> Self {
         Self {
             inner,
@@ -382,6 +397,7 @@ impl<B> UpstreamBody<B> {
             sleep,
             idle,
             last_frame: Clock::now(),
+            held: None,
         }
     }
 }
@@ -406,6 +422,47 @@ where
             pooled.upstreams.checkin(&pooled.key, pooled.conn);
         }
     }
+
+    /// `first` joined with whatever data the upstream has already sent after it, without
+    /// waiting for more. An upstream writes an answer in pieces (rmcp: an SSE priming event, then
+    /// the message) that usually arrive in one read; passed on one by one they would become
+    /// separate chunks downstream, and a client that hands each chunk from its connection task
+    /// to the reader (hyper's, so reqwest's and rmcp's) pays a thread hand-off for each. nginx
+    /// joins them likewise. Anything other than data (trailers, an error, the end) is held for
+    /// the next poll.
+    fn gather(&mut self, first: Bytes, cx: &mut Context<'_>) -> Bytes {
+        let mut joined: Option<bytes::BytesMut> = None;
+        let mut len = first.len();
+        while len < GATHER_LIMIT && self.held.is_none() && !self.inner.is_end_stream() {
+            let more = match self.poll_inner(cx) {
+                Poll::Pending => break,
+                Poll::Ready(None) => {
+                    self.held = Some(Held::End);
+                    break;
+                }
+                Poll::Ready(Some(Err(err))) => {
+                    self.held = Some(Held::Error(err));
+                    break;
+                }
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(more) => more,
+                    Err(frame) => {
+                        self.held = Some(Held::Frame(frame));
+                        break;
+                    }
+                },
+            };
+            len += more.len();
+            joined
+                .get_or_insert_with(|| {
+                    let mut buf = bytes::BytesMut::with_capacity(len);
+                    buf.extend_from_slice(&first);
+                    buf
+                })
+                .extend_from_slice(&more);
+        }
+        joined.map_or(first, bytes::BytesMut::freeze)
+    }
 }
 
 impl<B> http_body::Body for UpstreamBody<B>
@@ -420,10 +477,20 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let this = self.get_mut();
-        match this.poll_inner(cx) {
+        let polled = match this.held.take() {
+            Some(Held::Frame(frame)) => Poll::Ready(Some(Ok(frame))),
+            Some(Held::Error(err)) => Poll::Ready(Some(Err(err))),
+            Some(Held::End) => Poll::Ready(None),
+            None => this.poll_inner(cx),
+        };
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 this.last_frame = Clock::now();
-                if this.inner.is_end_stream() {
+                let frame = match frame.into_data() {
+                    Ok(data) => Frame::data(this.gather(data, cx)),
+                    Err(frame) => frame,
+                };
+                if http_body::Body::is_end_stream(this) {
                     this.finish();
                 }
                 Poll::Ready(Some(Ok(frame)))
@@ -452,11 +519,20 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match self.held {
+            None => self.inner.is_end_stream(),
+            Some(Held::End) => true,
+            Some(_) => false,
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match self.held {
+            None => self.inner.size_hint(),
+            Some(Held::End) => SizeHint::with_exact(0),
+            // Held trailers or an error: no data left, but the body has not ended.
+            Some(_) => SizeHint::default(),
+        }
     }
 }
 
@@ -562,6 +638,56 @@ mod tests {
             idle,
         );
         (tx, body)
+    }
+
+    #[tokio::test]
+    async fn data_already_received_is_joined_and_nothing_waits_for_more() {
+        let (tx, mut body) = channel_body(Duration::from_secs(60));
+        let data = |s: &'static str| Ok(Frame::data(Bytes::from_static(s.as_bytes())));
+        let next =
+            async |body: &mut UpstreamBody<_>| body.frame().await.expect("frame").expect("ok");
+        // Two pieces already there: handed on as one.
+        tx.send(data("event: a\n\n")).await.expect("send");
+        tx.send(data("event: b\n\n")).await.expect("send");
+        let frame: Frame<Bytes> = next(&mut body).await;
+        assert_eq!(frame.into_data().expect("data"), "event: a\n\nevent: b\n\n");
+        // One piece and nothing behind it: handed on at once, not held back for company.
+        tx.send(data("event: c\n\n")).await.expect("send");
+        let frame = next(&mut body).await;
+        assert_eq!(frame.into_data().expect("data"), "event: c\n\n");
+        // Trailers behind data: the data first, then the trailers unchanged.
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-done", http::HeaderValue::from_static("1"));
+        tx.send(data("d")).await.expect("send");
+        tx.send(Ok(Frame::trailers(trailers.clone())))
+            .await
+            .expect("send");
+        assert_eq!(next(&mut body).await.into_data().expect("data"), "d");
+        assert_eq!(
+            next(&mut body).await.into_trailers().expect("trailers"),
+            trailers
+        );
+        // The end behind data: the data, which already says it is the last, then the end.
+        tx.send(data("e")).await.expect("send");
+        drop(tx);
+        assert_eq!(next(&mut body).await.into_data().expect("data"), "e");
+        assert!(http_body::Body::is_end_stream(&body));
+        assert!(body.frame().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn joined_data_is_bounded() {
+        let (tx, mut body) = channel_body(Duration::from_secs(60));
+        let piece = Bytes::from(vec![b'x'; GATHER_LIMIT / 2]);
+        for _ in 0..4 {
+            tx.send(Ok(Frame::data(piece.clone()))).await.expect("send");
+        }
+        drop(tx);
+        let mut sizes = Vec::new();
+        while let Some(frame) = body.frame().await {
+            sizes.push(frame.expect("ok").into_data().expect("data").len());
+        }
+        assert_eq!(sizes, [GATHER_LIMIT, GATHER_LIMIT]);
     }
 
     #[tokio::test(start_paused = true)]
