@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::{ResourceKind, ResourceSpec};
@@ -17,7 +17,7 @@ use crate::validate::{self, Context};
 pub const EMBEDDED_DEFAULT: &str = include_str!("../config.toml");
 
 /// The whole configuration.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -32,13 +32,14 @@ pub struct Config {
     pub proxy: ProxyConfig,
     #[serde(default)]
     pub router: RouterConfig,
-    #[serde(default)]
+    // Resources are compared as validated specs (`LoadedConfig::resources`), not as settings.
+    #[serde(default, skip_serializing)]
     adapters: Vec<toml::Spanned<toml::Table>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     tools: Vec<toml::Spanned<toml::Table>>,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address the gateway listens on.
@@ -74,7 +75,7 @@ impl ServerConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// The SQLite file; relative paths are relative to the config file's directory.
@@ -89,7 +90,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeKind {
     #[default]
@@ -108,7 +109,7 @@ impl RuntimeKind {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     pub kind: RuntimeKind,
@@ -132,7 +133,7 @@ impl Default for RuntimeConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DockerConfig {
     /// Engine address; default `DOCKER_HOST`, then the local socket.
@@ -166,7 +167,7 @@ impl Default for DockerConfig {
 }
 
 /// `runtime.docker.reach`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum DockerReach {
     /// An ephemeral port on 127.0.0.1 per replica (works with Docker Desktop).
@@ -179,7 +180,7 @@ pub enum DockerReach {
 /// A byte count written like Docker's `--memory`: `512m`, `1g`, `1.5g`, `268435456`.
 ///
 /// Parsed while the file is read, so a bad value is reported with its line like any other.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(try_from = "String")]
 pub struct MemorySize(pub u64);
 
@@ -228,10 +229,12 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+mod diff;
 mod kubernetes;
+pub use diff::restart_needed;
 pub use kubernetes::{ImagePullPolicy, KubernetesConfig, KubernetesEndpoints};
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// Every caller is the local admin. Loopback only.
@@ -253,7 +256,7 @@ impl AuthMode {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     pub mode: AuthMode,
@@ -272,7 +275,7 @@ impl Default for AuthConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct JwtConfig {
     /// The token issuer (`iss`), also the authorization server in OAuth metadata. Keys come from
@@ -324,7 +327,7 @@ impl Default for JwtConfig {
 }
 
 /// The data-plane proxy (`/adapters/{name}/mcp`).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxyConfig {
     /// Largest request body forwarded (413 past it).
@@ -358,7 +361,7 @@ impl Default for ProxyConfig {
 }
 
 /// The tool router (`/mcp`).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RouterConfig {
     /// Tools per `tools/list` page.
@@ -377,7 +380,7 @@ impl Default for RouterConfig {
 }
 
 /// One session-token key.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SessionKeyConfig {
     /// 1 to 255; written into every token so older keys can still open theirs.
