@@ -53,6 +53,9 @@ pub struct ServerConfig {
     /// thread proxied more requests per second, at less CPU and latency each, than two
     /// (README, Benchmarks). One thread proxies well over 10,000 requests a second.
     pub threads: Option<usize>,
+    /// Watch the config file while serving and apply its changes (see [`watch`]); SIGHUP
+    /// reloads either way.
+    pub watch_config: bool,
 }
 
 impl Default for ServerConfig {
@@ -61,6 +64,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             public_url: None,
             threads: None,
+            watch_config: true,
         }
     }
 }
@@ -231,6 +235,7 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
 
 mod diff;
 mod kubernetes;
+pub mod watch;
 pub use diff::restart_needed;
 pub use kubernetes::{ImagePullPolicy, KubernetesConfig, KubernetesEndpoints};
 
@@ -419,6 +424,8 @@ pub struct LoadedConfig {
     pub base_dir: PathBuf,
     /// The file read, or "built-in defaults".
     pub origin: String,
+    /// The file read; `None` for the built-in defaults (nothing to watch or reload).
+    pub file: Option<PathBuf>,
 }
 
 impl LoadedConfig {
@@ -441,14 +448,7 @@ impl LoadedConfig {
 pub fn load(explicit: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
     let path = explicit.unwrap_or(Path::new("config.toml"));
     match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let base_dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from("."));
-            parse(&text, &path.display().to_string(), base_dir)
-        }
+        Ok(text) => parse_file(&text, path),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
             parse(EMBEDDED_DEFAULT, "built-in defaults", PathBuf::from("."))
         }
@@ -457,6 +457,19 @@ pub fn load(explicit: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
             path.display()
         ))),
     }
+}
+
+/// Parses and validates the text read from the config file at `path` (relative paths in it are
+/// relative to the file's directory).
+pub fn parse_file(text: &str, path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut loaded = parse(text, &path.display().to_string(), base_dir)?;
+    loaded.file = Some(path.to_path_buf());
+    Ok(loaded)
 }
 
 /// Parses and validates config text. `origin` names the file in messages.
@@ -518,6 +531,7 @@ pub fn parse(text: &str, origin: &str, base_dir: PathBuf) -> Result<LoadedConfig
         resources,
         base_dir,
         origin: origin.to_string(),
+        file: None,
     })
 }
 
@@ -812,6 +826,28 @@ mod tests {
         assert!(err.contains("line 2") && err.contains("threads"), "{err}");
         let ok = parse("[server]\nthreads = 1\n", "c.toml", PathBuf::from(".")).expect("valid");
         assert_eq!(ok.config.server.serving_threads(), 1);
+    }
+
+    #[test]
+    fn watch_config_is_a_strict_bool() {
+        let off = parse(
+            "[server]\nwatch_config = false\n",
+            "c.toml",
+            PathBuf::from("."),
+        )
+        .expect("valid");
+        assert!(!off.config.server.watch_config);
+        let err = parse(
+            "[server]\nwatch_config = \"no\"\n",
+            "c.toml",
+            PathBuf::from("."),
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            err.contains("line 2") && err.contains("watch_config"),
+            "{err}"
+        );
     }
 
     #[test]

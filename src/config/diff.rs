@@ -11,16 +11,20 @@ use serde_json::Value;
 use super::Config;
 
 /// Dotted keys (`server.listen`, `auth.jwt.issuer`) whose value in `new` differs from the one the
-/// gateway runs with. Never carries values: some are secrets (`proxy.session_keys`).
+/// gateway runs with, leaving out the settings a reload applies (`server.watch_config`). Never
+/// carries values: some are secrets (`proxy.session_keys`).
 pub fn restart_needed(running: &Config, new: &Config) -> Vec<String> {
-    match (serde_json::to_value(running), serde_json::to_value(new)) {
+    // Settings a reload applies are made equal, so they never count as changes.
+    let mut new = new.clone();
+    new.server.watch_config = running.server.watch_config;
+    match (serde_json::to_value(running), serde_json::to_value(&new)) {
         (Ok(old), Ok(new)) => {
             let mut keys = Vec::new();
             changed_keys("", &old, &new, &mut keys);
             keys
         }
         // Only a path that is not UTF-8 fails to serialise: fall back to whole sections.
-        _ => changed_sections(running, new),
+        _ => changed_sections(running, &new),
     }
 }
 
@@ -106,10 +110,10 @@ mod tests {
     }
 
     #[test]
-    fn defaults_written_out_and_resources_are_not_restart_keys() {
+    fn defaults_written_out_resources_and_watch_config_are_not_restart_keys() {
         let running = config("");
         let new = config(
-            "[server]\nlisten = \"127.0.0.1:8000\"\n\
+            "[server]\nlisten = \"127.0.0.1:8000\"\nwatch_config = false\n\
              [runtime]\nkind = \"docker\"\n\
              [[adapters]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/mcp\"\n",
         );
