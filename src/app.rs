@@ -275,6 +275,8 @@ pub fn now() -> String {
 
 /// Starts the gateway and runs until SIGINT/SIGTERM.
 pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Result<(), ServeError> {
+    // What a reload compares with: the file's own settings, before the overrides below.
+    let file_settings = config.config.clone();
     if let Some(listen) = listen {
         config.config.server.listen = listen;
     }
@@ -318,6 +320,14 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
     };
     let gateway_id = String::from_utf8_lossy(&gateway_id).into_owned();
     let runtime = build_runtime(&config, &gateway_id).await?;
+    let reload = crate::config::watch::start(
+        config.file.clone(),
+        crate::config::watch::Running {
+            settings: file_settings,
+            deploys_images: runtime.deploys_images(),
+        },
+        store.clone(),
+    );
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|err| ServeError::runtime(format!("cannot listen on {listen}: {err}")))?;
@@ -384,6 +394,7 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
         .await;
     reconcile.abort();
     router_task.abort();
+    reload.abort();
     result.map_err(|err| ServeError::runtime(format!("server failed: {err}")))
 }
 

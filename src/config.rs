@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::model::{ResourceKind, ResourceSpec};
@@ -17,7 +17,7 @@ use crate::validate::{self, Context};
 pub const EMBEDDED_DEFAULT: &str = include_str!("../config.toml");
 
 /// The whole configuration.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -32,13 +32,14 @@ pub struct Config {
     pub proxy: ProxyConfig,
     #[serde(default)]
     pub router: RouterConfig,
-    #[serde(default)]
+    // Resources are compared as validated specs (`LoadedConfig::resources`), not as settings.
+    #[serde(default, skip_serializing)]
     adapters: Vec<toml::Spanned<toml::Table>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing)]
     tools: Vec<toml::Spanned<toml::Table>>,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address the gateway listens on.
@@ -52,6 +53,9 @@ pub struct ServerConfig {
     /// thread proxied more requests per second, at less CPU and latency each, than two
     /// (README, Benchmarks). One thread proxies well over 10,000 requests a second.
     pub threads: Option<usize>,
+    /// Watch the config file while serving and apply its changes (see [`watch`]); SIGHUP
+    /// reloads either way.
+    pub watch_config: bool,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +64,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             public_url: None,
             threads: None,
+            watch_config: true,
         }
     }
 }
@@ -74,7 +79,7 @@ impl ServerConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
     /// The SQLite file; relative paths are relative to the config file's directory.
@@ -89,7 +94,7 @@ impl Default for StoreConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeKind {
     #[default]
@@ -108,7 +113,7 @@ impl RuntimeKind {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     pub kind: RuntimeKind,
@@ -132,7 +137,7 @@ impl Default for RuntimeConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DockerConfig {
     /// Engine address; default `DOCKER_HOST`, then the local socket.
@@ -166,7 +171,7 @@ impl Default for DockerConfig {
 }
 
 /// `runtime.docker.reach`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum DockerReach {
     /// An ephemeral port on 127.0.0.1 per replica (works with Docker Desktop).
@@ -179,7 +184,7 @@ pub enum DockerReach {
 /// A byte count written like Docker's `--memory`: `512m`, `1g`, `1.5g`, `268435456`.
 ///
 /// Parsed while the file is read, so a bad value is reported with its line like any other.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(try_from = "String")]
 pub struct MemorySize(pub u64);
 
@@ -228,10 +233,13 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
+mod diff;
 mod kubernetes;
+pub mod watch;
+pub use diff::restart_needed;
 pub use kubernetes::{ImagePullPolicy, KubernetesConfig, KubernetesEndpoints};
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
     /// Every caller is the local admin. Loopback only.
@@ -253,7 +261,7 @@ impl AuthMode {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {
     pub mode: AuthMode,
@@ -272,7 +280,7 @@ impl Default for AuthConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct JwtConfig {
     /// The token issuer (`iss`), also the authorization server in OAuth metadata. Keys come from
@@ -324,7 +332,7 @@ impl Default for JwtConfig {
 }
 
 /// The data-plane proxy (`/adapters/{name}/mcp`).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxyConfig {
     /// Largest request body forwarded (413 past it).
@@ -358,7 +366,7 @@ impl Default for ProxyConfig {
 }
 
 /// The tool router (`/mcp`).
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RouterConfig {
     /// Tools per `tools/list` page.
@@ -377,7 +385,7 @@ impl Default for RouterConfig {
 }
 
 /// One session-token key.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SessionKeyConfig {
     /// 1 to 255; written into every token so older keys can still open theirs.
@@ -416,6 +424,8 @@ pub struct LoadedConfig {
     pub base_dir: PathBuf,
     /// The file read, or "built-in defaults".
     pub origin: String,
+    /// The file read; `None` for the built-in defaults (nothing to watch or reload).
+    pub file: Option<PathBuf>,
 }
 
 impl LoadedConfig {
@@ -438,14 +448,7 @@ impl LoadedConfig {
 pub fn load(explicit: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
     let path = explicit.unwrap_or(Path::new("config.toml"));
     match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let base_dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from("."));
-            parse(&text, &path.display().to_string(), base_dir)
-        }
+        Ok(text) => parse_file(&text, path),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {
             parse(EMBEDDED_DEFAULT, "built-in defaults", PathBuf::from("."))
         }
@@ -454,6 +457,19 @@ pub fn load(explicit: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
             path.display()
         ))),
     }
+}
+
+/// Parses and validates the text read from the config file at `path` (relative paths in it are
+/// relative to the file's directory).
+pub fn parse_file(text: &str, path: &Path) -> Result<LoadedConfig, ConfigError> {
+    let base_dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let mut loaded = parse(text, &path.display().to_string(), base_dir)?;
+    loaded.file = Some(path.to_path_buf());
+    Ok(loaded)
 }
 
 /// Parses and validates config text. `origin` names the file in messages.
@@ -515,6 +531,7 @@ pub fn parse(text: &str, origin: &str, base_dir: PathBuf) -> Result<LoadedConfig
         resources,
         base_dir,
         origin: origin.to_string(),
+        file: None,
     })
 }
 
@@ -809,6 +826,28 @@ mod tests {
         assert!(err.contains("line 2") && err.contains("threads"), "{err}");
         let ok = parse("[server]\nthreads = 1\n", "c.toml", PathBuf::from(".")).expect("valid");
         assert_eq!(ok.config.server.serving_threads(), 1);
+    }
+
+    #[test]
+    fn watch_config_is_a_strict_bool() {
+        let off = parse(
+            "[server]\nwatch_config = false\n",
+            "c.toml",
+            PathBuf::from("."),
+        )
+        .expect("valid");
+        assert!(!off.config.server.watch_config);
+        let err = parse(
+            "[server]\nwatch_config = \"no\"\n",
+            "c.toml",
+            PathBuf::from("."),
+        )
+        .unwrap_err()
+        .0;
+        assert!(
+            err.contains("line 2") && err.contains("watch_config"),
+            "{err}"
+        );
     }
 
     #[test]

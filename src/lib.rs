@@ -1,7 +1,8 @@
 //! mcp-gateway: a reverse proxy and management layer for Model Context Protocol servers.
 //!
 //! Where things live (see README.md for the picture):
-//! - [`config`]: config.toml, parsed strictly; [`validate`]: every input rule.
+//! - [`config`]: config.toml, parsed strictly and reloaded while serving ([`config::watch`]);
+//!   [`validate`]: every input rule.
 //! - [`store`]: SQLite, the source of truth, mirrored in memory for reads.
 //! - [`api`]: the HTTP routes and the OpenAPI document generated from them.
 //! - [`proxy`]: the data plane, `/adapters/{name}/mcp`, with sealed session tokens.

@@ -6,11 +6,11 @@
 
 use std::path::PathBuf;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::validate;
 
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct KubernetesConfig {
     /// Namespace of every StatefulSet, Service and pod (it must exist).
@@ -62,7 +62,7 @@ impl Default for KubernetesConfig {
 }
 
 /// `runtime.kubernetes.endpoints`.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum KubernetesEndpoints {
     /// Pod DNS through the headless Service (the gateway runs in the cluster).
@@ -73,7 +73,7 @@ pub enum KubernetesEndpoints {
 }
 
 /// `runtime.kubernetes.image_pull_policy`, Kubernetes' own words.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub enum ImagePullPolicy {
     Always,
     #[default]

@@ -449,6 +449,7 @@ mod tests {
             resources: Vec::new(),
             base_dir: std::path::PathBuf::from("."),
             origin: "test".into(),
+            file: None,
         };
         loaded.config.server.listen = listen.parse().expect("addr");
         loaded.config.server.public_url = public_url.map(str::to_string);
