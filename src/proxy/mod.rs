@@ -71,9 +71,12 @@ impl Proxy {
     }
 }
 
+/// The data plane's route template.
+pub const ROUTE: &str = "/adapters/{name}/mcp";
+
 /// The routes of the data plane, documented in /openapi.json.
 pub fn routes() -> Vec<Route> {
-    let path = "/adapters/{name}/mcp".to_string();
+    let path = ROUTE.to_string();
     let describe = |method: HttpMethod, id: &str, summary: &str| Route {
         path: path.clone(),
         operation: operation(id, summary, "data plane")
