@@ -40,6 +40,8 @@ pub struct Shared {
     pub proxy: Proxy,
     /// The tool router, `/mcp`.
     pub router: crate::router::ToolRouter,
+    /// Answers of the API router, for `/metrics` (resources carry their own counters).
+    pub api_metrics: Arc<crate::metrics::ApiMetrics>,
 }
 
 impl std::ops::Deref for AppState {
@@ -364,6 +366,7 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
         crate::router::ToolRouter::new(&config, store.clone(), observed.clone(), http.clone());
     let router_task = tokio::spawn(router.clone().run());
     let state = AppState(Arc::new(Shared {
+        api_metrics: Arc::new(crate::api::metrics()),
         router: router.clone(),
         proxy,
         auth,

@@ -32,6 +32,8 @@ pub struct Config {
     pub proxy: ProxyConfig,
     #[serde(default)]
     pub router: RouterConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     // Resources are compared as validated specs (`LoadedConfig::resources`), not as settings.
     #[serde(default, skip_serializing)]
     adapters: Vec<toml::Spanned<toml::Table>>,
@@ -382,6 +384,16 @@ impl Default for RouterConfig {
             call_timeout_secs: 60,
         }
     }
+}
+
+/// `GET /metrics`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` to anyone who can reach it, without a token. Off: only callers with the
+    /// admin role may read it (the series name every adapter and tool). For scrapers that
+    /// cannot present a token, behind a network policy that keeps everyone else out.
+    pub public: bool,
 }
 
 /// One session-token key.
@@ -848,6 +860,17 @@ mod tests {
             err.contains("line 2") && err.contains("watch_config"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn metrics_section_is_strict() {
+        let on = parse("[metrics]\npublic = true\n", "c.toml", PathBuf::from(".")).expect("valid");
+        assert!(on.config.metrics.public);
+        let problem = |text: &str| parse(text, "c.toml", PathBuf::from(".")).unwrap_err().0;
+        let err = problem("[metrics]\npublic = \"yes\"\n");
+        assert!(err.contains("line 2") && err.contains("boolean"), "{err}");
+        let err = problem("[metrics]\npublic = false\npublik = true\n");
+        assert!(err.contains("line 3") && err.contains("publik"), "{err}");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! - [`auth`]: who is calling and what they may do.
 //! - [`reconciler`]: drives the [`mcp_gateway_runtimes::Runtime`] to match the store.
 //! - [`status`]: status and logs in words.
+//! - [`metrics`]: `GET /metrics`, each resource's live counters and the Prometheus exposition.
 //! - [`app`]: shared state and startup.
 
 pub mod api;
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod config;
 mod front;
 pub mod http_client;
+pub mod metrics;
 pub mod model;
 pub mod proxy;
 pub mod reconciler;

@@ -10,6 +10,8 @@ use mcp_gateway_runtimes::{WorkloadId, WorkloadKind};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::metrics::ResourceMetrics;
+
 /// Which collection a resource lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ResourceKind {
@@ -203,6 +205,10 @@ pub struct Resource {
     pub created_at: String,
     pub last_updated_at: String,
     pub source: Source,
+    /// Its traffic counters for `/metrics`: made with the resource, shared by its later versions
+    /// (an update clones the resource, and this handle with it), gone with it. Not stored, and
+    /// not part of its value (equal whatever the counts).
+    pub metrics: ResourceMetrics,
 }
 
 impl Resource {

@@ -16,6 +16,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::watch;
 
+use crate::metrics::ResourceMetrics;
 use crate::model::{Resource, ResourceKind, ResourceSpec, Source};
 
 /// Versioned schema migrations; `PRAGMA user_version` holds how many have run.
@@ -111,7 +112,7 @@ impl Store {
         // FULL: the WAL is synced at every commit, so an answered write is on disk.
         conn.pragma_update(None, "synchronous", "FULL")?;
         migrate(&mut conn, path)?;
-        let catalog = load_all(&conn)?;
+        let catalog = load_all(&conn, &Catalog::default())?;
         let (changes, _) = watch::channel(0);
         Ok(Store {
             conn: Mutex::new(conn),
@@ -317,6 +318,7 @@ impl Store {
                             created_at: now.to_string(),
                             last_updated_at: now.to_string(),
                             source: Source::Config,
+                            metrics: ResourceMetrics::new(*kind),
                         },
                     )?;
                     summary.created += 1;
@@ -335,7 +337,7 @@ impl Store {
             }
         }
         tx.commit()?;
-        *self.catalog_write() = load_all(&conn)?;
+        *self.catalog_write() = load_all(&conn, &current)?;
         drop(conn);
         if summary != SyncSummary::default() {
             self.changed();
@@ -422,7 +424,9 @@ fn insert(tx: &rusqlite::Transaction<'_>, resource: &Resource) -> Result<(), Sto
     Ok(())
 }
 
-fn load_all(conn: &Connection) -> Result<Catalog, StoreError> {
+/// Every stored resource. One that `previous` also holds keeps its live counters: reloading
+/// after a config sync is not a new resource.
+fn load_all(conn: &Connection, previous: &Catalog) -> Result<Catalog, StoreError> {
     let mut stmt = conn.prepare(
         "SELECT kind, name, spec, created_by, created_at, last_updated_at, source FROM resources",
     )?;
@@ -445,6 +449,10 @@ fn load_all(conn: &Connection) -> Result<Catalog, StoreError> {
         let spec: ResourceSpec =
             serde_json::from_str(&spec).map_err(|err| corrupt(&format!("bad spec: {err}")))?;
         let source = Source::parse(&source).ok_or_else(|| corrupt("unknown source"))?;
+        let metrics = previous
+            .get(kind_parsed, &name)
+            .map(|resource| resource.metrics.clone())
+            .unwrap_or_else(|| ResourceMetrics::new(kind_parsed));
         out.insert(Arc::new(Resource {
             kind: kind_parsed,
             spec,
@@ -452,6 +460,7 @@ fn load_all(conn: &Connection) -> Result<Catalog, StoreError> {
             created_at,
             last_updated_at,
             source,
+            metrics,
         }));
     }
     Ok(out)
@@ -473,6 +482,7 @@ mod tests {
             created_at: "t0".into(),
             last_updated_at: "t0".into(),
             source: Source::Api,
+            metrics: ResourceMetrics::new(ResourceKind::Adapter),
         }
     }
 
@@ -555,6 +565,57 @@ mod tests {
         );
         // Nothing changed: x is still there.
         assert!(store.get(ResourceKind::Adapter, "x").is_some());
+    }
+
+    #[test]
+    fn live_counters_follow_a_resource_through_updates_and_syncs_not_deletes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(&dir.path().join("s.db")).expect("open");
+        let counters = |name: &str| {
+            store
+                .get(ResourceKind::Adapter, name)
+                .expect(name)
+                .metrics
+                .clone()
+        };
+
+        store.create(resource("api")).expect("create");
+        store
+            .sync_config(&[(ResourceKind::Adapter, spec("file"))], "t0")
+            .expect("sync");
+        let (api, file) = (counters("api"), counters("file"));
+        store
+            .update(ResourceKind::Adapter, "api", |r| {
+                Ok::<_, ()>(Resource {
+                    last_updated_at: "t1".into(),
+                    ..r.clone()
+                })
+            })
+            .expect("db")
+            .expect("allowed");
+        let mut changed = spec("file");
+        changed.description = "new".into();
+        store
+            .sync_config(&[(ResourceKind::Adapter, changed)], "t1")
+            .expect("sync");
+        assert!(
+            counters("api").shares_counters_with(&api),
+            "kept across update and sync"
+        );
+        assert!(
+            counters("file").shares_counters_with(&file),
+            "kept across a changed sync"
+        );
+
+        store
+            .delete(ResourceKind::Adapter, "api", |_| Ok::<_, ()>(()))
+            .expect("db")
+            .expect("allowed");
+        store.create(resource("api")).expect("create again");
+        assert!(
+            !counters("api").shares_counters_with(&api),
+            "a new resource counts anew"
+        );
     }
 
     #[test]

@@ -18,11 +18,28 @@ use common::cluster::{
     Cluster, DEPLOY_TIMEOUT, adapter, container_env, healthy, registry_prefix, send, settle_on,
     spread, status, status_until, weather_tool,
 };
+use common::exposition::Exposition;
 use common::{Gateway, client, eventually, mcp};
 use kube_double::Kind;
 use mcp_gateway::model::ResourceKind;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+/// Polls `/metrics` until adapter `name` has `expected` ready replicas there; returns that scrape.
+async fn ready_replicas_reach(gw: &Gateway, name: &str, expected: f64) -> Exposition {
+    let what = format!("{expected} ready replicas of {name} in /metrics");
+    eventually(&what, DEPLOY_TIMEOUT, || async {
+        let response = client().get(gw.url("/metrics")).send().await.ok()?;
+        let text = response.text().await.ok()?;
+        let metrics = Exposition::parse(&text).expect("valid exposition text");
+        let ready = metrics.value(
+            "mcp_gateway_ready_replicas",
+            &[("kind", "adapter"), ("name", name)],
+        );
+        (ready == Some(expected)).then_some(metrics)
+    })
+    .await
+}
 
 /// Create (2 replicas), affinity and spread, not-Ready replicas get no new sessions, a removed
 /// env var really goes, scale down, delete.
@@ -122,6 +139,23 @@ async fn adapter_lifecycle(cluster: &Cluster, dir: &Path, name: &str) {
     let both: BTreeSet<String> = [format!("{name}-0"), format!("{name}-1")].into();
     settle_on(&url, 6, &both, "new sessions on both replicas").await;
 
+    // /metrics: replicas as the reconciler observes them, and the traffic just proxied.
+    let metrics = ready_replicas_reach(&gw, name, 2.0).await;
+    let state = [("kind", "adapter"), ("name", name)];
+    assert_eq!(metrics.get("mcp_gateway_desired_replicas", &state), 2.0);
+    let proxied = metrics.sum("mcp_gateway_proxy_requests_total", &[("adapter", name)]);
+    assert!(
+        proxied >= 52.0,
+        "initialize, add, 50 whoami and more: {proxied}"
+    );
+    assert_eq!(
+        metrics.get(
+            "mcp_gateway_proxy_response_head_seconds_count",
+            &[("adapter", name)]
+        ),
+        proxied
+    );
+
     // Logs of a replica: the server's startup line.
     let logs = client()
         .get(gw.url(&format!("/adapters/{name}/logs?instance=1&tail=20")))
@@ -148,6 +182,7 @@ async fn adapter_lifecycle(cluster: &Cluster, dir: &Path, name: &str) {
             "new sessions avoid the unready replica",
         )
         .await;
+        ready_replicas_reach(&gw, name, 1.0).await;
         let seen = spread(&url, 10).await.expect("new sessions");
         assert_eq!(seen, only_first, "a not-Ready pod got a new session");
         double.fail_readiness(&cluster.namespace, &victim, false);

@@ -15,6 +15,7 @@ use utoipa::openapi::path::Operation;
 pub use error::{ApiError, Problem};
 
 use crate::app::{AppState, MAX_API_BODY};
+use crate::metrics::ApiMetrics;
 use crate::model::ResourceKind;
 
 /// One served operation and its OpenAPI description.
@@ -35,8 +36,20 @@ pub fn routes() -> Vec<Route> {
     routes.extend(crate::proxy::routes());
     routes.extend(crate::router::routes());
     routes.extend(crate::auth::metadata::routes());
+    routes.push(crate::metrics::route());
     routes.push(openapi::route());
     routes
+}
+
+/// Counters for the answers of every route but the data plane's (whose requests are counted
+/// per adapter, by the proxy).
+pub fn metrics() -> ApiMetrics {
+    ApiMetrics::new(
+        routes()
+            .into_iter()
+            .map(|route| route.path)
+            .filter(|path| path != crate::proxy::ROUTE),
+    )
 }
 
 /// The axum router for all routes.
@@ -48,5 +61,9 @@ pub fn router(state: AppState) -> Router {
     router
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.api_metrics.clone(),
+            crate::metrics::count_api_request,
+        ))
         .with_state(state)
 }

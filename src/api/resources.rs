@@ -16,6 +16,7 @@ use super::openapi::{
 use super::{ApiError, Route};
 use crate::app::{AppState, JsonObject, now};
 use crate::auth::{Caller, can_read, can_write};
+use crate::metrics::ResourceMetrics;
 use crate::model::{Resource, ResourceKind, Source};
 use crate::status;
 use crate::validate::{self, FieldError};
@@ -265,6 +266,7 @@ async fn create(
         created_at: at.clone(),
         last_updated_at: at,
         source: Source::Api,
+        metrics: ResourceMetrics::new(kind),
     };
     let store = state.store.clone();
     let stored = blocking(move || store.create(resource)).await??;

@@ -192,6 +192,7 @@ mod tests {
             created_at: String::new(),
             last_updated_at: String::new(),
             source: Source::Api,
+            metrics: crate::metrics::ResourceMetrics::new(ResourceKind::Adapter),
         }
     }
 

@@ -61,6 +61,7 @@ fn changed_sections(running: &Config, new: &Config) -> Vec<String> {
         ("auth", running.auth != new.auth),
         ("proxy", running.proxy != new.proxy),
         ("router", running.router != new.router),
+        ("metrics", running.metrics != new.metrics),
     ]
     .into_iter()
     .filter(|(_, changed)| *changed)

@@ -17,7 +17,7 @@ mod upstream;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Path, Request, State};
@@ -36,6 +36,7 @@ use crate::app::AppState;
 use crate::auth::{AuthError, can_read};
 use crate::config::ProxyConfig;
 use crate::http_client::HttpClient;
+use crate::metrics::UpstreamFailure;
 use crate::model::{Resource, ResourceKind};
 use errors::{code, jsonrpc_error, request_id};
 use headers::{Identity, MCP_SESSION_ID};
@@ -71,9 +72,12 @@ impl Proxy {
     }
 }
 
+/// The data plane's route template.
+pub const ROUTE: &str = "/adapters/{name}/mcp";
+
 /// The routes of the data plane, documented in /openapi.json.
 pub fn routes() -> Vec<Route> {
-    let path = "/adapters/{name}/mcp".to_string();
+    let path = ROUTE.to_string();
     let describe = |method: HttpMethod, id: &str, summary: &str| Route {
         path: path.clone(),
         operation: operation(id, summary, "data plane")
@@ -215,20 +219,44 @@ pub(crate) fn cors_preflight(state: &AppState, request: &Request) -> Response {
     response
 }
 
+/// One data-plane request, counted in the adapter's metrics when the adapter exists (a request
+/// naming an unknown adapter leaves no trace there: clients cannot make up series).
 async fn proxy(state: &AppState, peer: SocketAddr, name: &str, request: Request) -> Response {
+    let started = Instant::now();
+    let Some(adapter) = state.store.get(ResourceKind::Adapter, name) else {
+        return match admit(state, request.headers(), request.uri().path()).await {
+            Err(refused) => refused,
+            Ok(_) => jsonrpc_error(
+                StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
+                &format!("adapter \"{name}\" does not exist"),
+                None,
+            ),
+        };
+    };
+    let method = request.method().clone();
+    let response = forward(state, peer, &adapter, request).await;
+    adapter
+        .metrics
+        .answered(&method, response.status(), started.elapsed());
+    response
+}
+
+/// A request for an existing adapter: the caller's checks, then upstream and back. Every way it
+/// can fail without an upstream answer is counted on the adapter.
+async fn forward(
+    state: &AppState,
+    peer: SocketAddr,
+    adapter: &Arc<Resource>,
+    request: Request,
+) -> Response {
+    let name = adapter.name();
+    let metrics = &adapter.metrics;
     let caller = match admit(state, request.headers(), request.uri().path()).await {
         Ok(caller) => caller,
         Err(refused) => return refused,
     };
-    let Some(adapter) = state.store.get(ResourceKind::Adapter, name) else {
-        return jsonrpc_error(
-            StatusCode::NOT_FOUND,
-            code::NOT_FOUND,
-            &format!("adapter \"{name}\" does not exist"),
-            None,
-        );
-    };
-    if !can_read(&caller, &adapter) {
+    if !can_read(&caller, adapter) {
         return jsonrpc_error(
             StatusCode::FORBIDDEN,
             code::FORBIDDEN,
@@ -247,6 +275,7 @@ async fn proxy(state: &AppState, peer: SocketAddr, name: &str, request: Request)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > state.proxy.max_body) {
+        metrics.upstream_failed(UpstreamFailure::TooLarge);
         return too_large(state.proxy.max_body, None);
     }
     let limit = usize::try_from(state.proxy.max_body).unwrap_or(usize::MAX);
@@ -254,6 +283,7 @@ async fn proxy(state: &AppState, peer: SocketAddr, name: &str, request: Request)
         Some(_) => match Limited::new(incoming, limit).collect().await {
             Ok(collected) => (Some(collected.to_bytes()), None),
             Err(err) if is_length_limit_error(err.as_ref()) => {
+                metrics.upstream_failed(UpstreamFailure::TooLarge);
                 return too_large(state.proxy.max_body, None);
             }
             Err(err) => {
@@ -279,22 +309,29 @@ async fn proxy(state: &AppState, peer: SocketAddr, name: &str, request: Request)
             .filter(|c| c.adapter == name && c.user == caller.user_id)
         {
             Some(claims) => Some(claims),
-            None => return session_not_found(id()),
-        },
-    };
-
-    let endpoints = endpoints_of(state, &adapter);
-    let mut target = match &session {
-        Some(claims) => match session_target(&adapter, &endpoints, claims, parts.uri.query()) {
-            Some(target) => target,
             None => {
-                state.observed.wake();
+                metrics.session_rejected();
                 return session_not_found(id());
             }
         },
-        None => match pick_ready(state, &adapter, &endpoints, None, parts.uri.query()) {
+    };
+
+    let endpoints = endpoints_of(state, adapter);
+    let mut target = match &session {
+        Some(claims) => match session_target(adapter, &endpoints, claims, parts.uri.query()) {
             Some(target) => target,
-            None => return no_ready_replica(name, id()),
+            None => {
+                state.observed.wake();
+                metrics.session_rejected();
+                return session_not_found(id());
+            }
+        },
+        None => match pick_ready(state, adapter, &endpoints, None, parts.uri.query()) {
+            Some(target) => target,
+            None => {
+                metrics.upstream_failed(UpstreamFailure::NoReadyReplica);
+                return no_ready_replica(name, id());
+            }
         },
     };
 
@@ -333,11 +370,12 @@ async fn proxy(state: &AppState, peer: SocketAddr, name: &str, request: Request)
         match state
             .proxy
             .upstreams
-            .send(upstream_request, state.proxy.idle)
+            .send(upstream_request, state.proxy.idle, metrics.open_stream())
             .await
         {
             Ok(response) => break response,
             Err(SendError::Timeout) => {
+                metrics.upstream_failed(UpstreamFailure::Timeout);
                 return jsonrpc_error(
                     StatusCode::GATEWAY_TIMEOUT,
                     code::UPSTREAM,
@@ -348,12 +386,17 @@ async fn proxy(state: &AppState, peer: SocketAddr, name: &str, request: Request)
                     id(),
                 );
             }
-            Err(SendError::TooLarge) => return too_large(state.proxy.max_body, id()),
+            Err(SendError::TooLarge) => {
+                metrics.upstream_failed(UpstreamFailure::TooLarge);
+                return too_large(state.proxy.max_body, id());
+            }
             Err(SendError::Connect { reason, unsent }) => {
                 tracing::warn!(adapter = name, replica = target.instance, %reason, "cannot connect upstream");
+                metrics.upstream_failed(UpstreamFailure::Connect);
                 state.observed.wake();
                 if session.is_some() {
                     // The session's replica is gone; its sessions with it.
+                    metrics.session_rejected();
                     return session_not_found(id());
                 }
                 // A request that never left can go to another ready replica (once).
@@ -361,7 +404,7 @@ async fn proxy(state: &AppState, peer: SocketAddr, name: &str, request: Request)
                     && let Some(unsent) = unsent
                     && let Some(other) = pick_ready(
                         state,
-                        &adapter,
+                        adapter,
                         &endpoints,
                         Some(target.instance),
                         parts.uri.query(),
@@ -388,6 +431,7 @@ async fn proxy(state: &AppState, peer: SocketAddr, name: &str, request: Request)
             }
             Err(SendError::Exchange(reason)) => {
                 tracing::warn!(adapter = name, replica = target.instance, %reason, "upstream failed");
+                metrics.upstream_failed(UpstreamFailure::Exchange);
                 return upstream_failed(name, target.instance, &reason, id());
             }
         }
@@ -404,12 +448,20 @@ async fn proxy(state: &AppState, peer: SocketAddr, name: &str, request: Request)
                 upstream: String::from_utf8_lossy(upstream_id.as_bytes()).into_owned(),
                 issued_at: unix_now(),
             };
-            match state.proxy.keys.seal(&claims, nonce()) {
-                Some(token) => HeaderValue::from_str(&token).ok(),
-                None => None,
+            let token = state
+                .proxy
+                .keys
+                .seal(&claims, nonce())
+                .and_then(|token| HeaderValue::from_str(&token).ok());
+            // A new session; an upstream that repeats its id on later answers gets them
+            // re-sealed, which is not another session.
+            if token.is_some() && session.is_none() {
+                metrics.session_minted();
             }
+            token
         }
         Some(_) => {
+            metrics.upstream_failed(UpstreamFailure::Exchange);
             return jsonrpc_error(
                 StatusCode::BAD_GATEWAY,
                 code::UPSTREAM,

@@ -31,6 +31,7 @@ use tokio::time::Sleep;
 use tokio::time::Instant as Clock;
 
 use crate::http_client::HttpClient;
+use crate::metrics::OpenStream;
 
 /// Idle connections kept per upstream address; more are closed when they come back.
 const MAX_IDLE_PER_UPSTREAM: usize = 256;
@@ -137,11 +138,13 @@ impl Upstreams {
     }
 
     /// Sends `request` (absolute `http` or `https` URI) and waits at most `idle` for the
-    /// response head. The response body ends cleanly after `idle` without data.
+    /// response head. The response body ends cleanly after `idle` without data. `open` counts
+    /// the exchange as open until the response body ends (or the attempt fails).
     pub async fn send(
         self: &Arc<Self>,
         request: Request<Body>,
         idle: Duration,
+        open: OpenStream,
     ) -> Result<Response<Body>, SendError> {
         let mut sleep = Box::pin(tokio::time::sleep(idle));
         if request.uri().scheme() != Some(&http::uri::Scheme::HTTP) {
@@ -154,7 +157,7 @@ impl Upstreams {
             let (head, body) = response.into_parts();
             return Ok(Response::from_parts(
                 head,
-                Body::new(UpstreamBody::new(body, None, sleep, idle)),
+                Body::new(UpstreamBody::new(body, None, sleep, idle, open)),
             ));
         }
 
@@ -200,7 +203,7 @@ impl Upstreams {
                     };
                     return Ok(Response::from_parts(
                         head,
-                        Body::new(UpstreamBody::new(body, Some(pooled), sleep, idle)),
+                        Body::new(UpstreamBody::new(body, Some(pooled), sleep, idle, open)),
                     ));
                 }
                 Err(Exchange::Timeout) => return Err(SendError::Timeout),
@@ -374,6 +377,8 @@ struct UpstreamBody<B: http_body::Body> {
     last_frame: Clock,
     /// What the upstream had already sent after the data handed on last (see [`Self::gather`]).
     held: Option<Held<B::Error>>,
+    /// Counted as an open stream until the body ends, fails or is dropped.
+    open: Option<OpenStream>,
 }
 
 /// Something read from the upstream while gathering data, handed on at the next poll.
@@ -390,7 +395,13 @@ impl<E> Unpin for Held<E> {}
 const GATHER_LIMIT: usize = 64 * 1024;
 
 impl<B: http_body::Body> UpstreamBody<B> {
-    fn new(inner: B, conn: Option<Pooled>, sleep: Pin<Box<Sleep>>, idle: Duration) -> Self {
+    fn new(
+        inner: B,
+        conn: Option<Pooled>,
+        sleep: Pin<Box<Sleep>>,
+        idle: Duration,
+        open: OpenStream,
+    ) -> Self {
         Self {
             inner,
             conn,
@@ -398,6 +409,7 @@ impl<B: http_body::Body> UpstreamBody<B> {
             idle,
             last_frame: Clock::now(),
             held: None,
+            open: Some(open),
         }
     }
 }
@@ -417,7 +429,9 @@ where
         }
     }
 
+    /// The body has ended: the connection goes back to the pool, the stream is no longer open.
     fn finish(&mut self) {
+        self.open = None;
         if let Some(pooled) = self.conn.take() {
             pooled.upstreams.checkin(&pooled.key, pooled.conn);
         }
@@ -501,6 +515,7 @@ where
             }
             Poll::Ready(Some(Err(err))) => {
                 this.conn = None;
+                this.open = None;
                 Poll::Ready(Some(Err(err)))
             }
             Poll::Pending => loop {
@@ -511,6 +526,7 @@ where
                 if Clock::now() >= deadline {
                     tracing::debug!("upstream stream idle; ending it");
                     this.conn = None;
+                    this.open = None;
                     return Poll::Ready(None);
                 }
                 this.sleep.as_mut().reset(deadline);
@@ -619,30 +635,35 @@ impl InlineWake {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::ResourceMetrics;
     use http_body_util::{BodyExt, StreamBody};
 
     type Chunk = Result<Frame<Bytes>, std::convert::Infallible>;
 
+    /// A body fed by the returned sender, counted as an open stream in the returned metrics.
     fn channel_body(
         idle: Duration,
     ) -> (
         tokio::sync::mpsc::Sender<Chunk>,
         UpstreamBody<StreamBody<impl futures_core::Stream<Item = Chunk> + Unpin>>,
+        ResourceMetrics,
     ) {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Chunk>(4);
         let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+        let metrics = ResourceMetrics::new(crate::model::ResourceKind::Adapter);
         let body = UpstreamBody::new(
             StreamBody::new(stream),
             None,
             Box::pin(tokio::time::sleep(idle)),
             idle,
+            metrics.open_stream(),
         );
-        (tx, body)
+        (tx, body, metrics)
     }
 
     #[tokio::test]
     async fn data_already_received_is_joined_and_nothing_waits_for_more() {
-        let (tx, mut body) = channel_body(Duration::from_secs(60));
+        let (tx, mut body, metrics) = channel_body(Duration::from_secs(60));
         let data = |s: &'static str| Ok(Frame::data(Bytes::from_static(s.as_bytes())));
         let next =
             async |body: &mut UpstreamBody<_>| body.frame().await.expect("frame").expect("ok");
@@ -667,17 +688,31 @@ mod tests {
             next(&mut body).await.into_trailers().expect("trailers"),
             trailers
         );
-        // The end behind data: the data, which already says it is the last, then the end.
+        // The end behind data: the data, which already says it is the last, then the end. The
+        // stream stops counting as open with the last data, before the client has read it.
         tx.send(data("e")).await.expect("send");
         drop(tx);
+        assert_eq!(metrics.open_streams(), 1);
         assert_eq!(next(&mut body).await.into_data().expect("data"), "e");
+        assert_eq!(metrics.open_streams(), 0);
         assert!(http_body::Body::is_end_stream(&body));
         assert!(body.frame().await.is_none());
+        drop(body);
+        assert_eq!(metrics.open_streams(), 0, "closed once, not twice");
+    }
+
+    #[tokio::test]
+    async fn a_body_dropped_early_is_no_longer_open() {
+        let (tx, body, metrics) = channel_body(Duration::from_secs(60));
+        assert_eq!(metrics.open_streams(), 1);
+        drop(body);
+        assert_eq!(metrics.open_streams(), 0);
+        drop(tx);
     }
 
     #[tokio::test]
     async fn joined_data_is_bounded() {
-        let (tx, mut body) = channel_body(Duration::from_secs(60));
+        let (tx, mut body, _) = channel_body(Duration::from_secs(60));
         let piece = Bytes::from(vec![b'x'; GATHER_LIMIT / 2]);
         for _ in 0..4 {
             tx.send(Ok(Frame::data(piece.clone()))).await.expect("send");
@@ -692,7 +727,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn frames_pass_and_idle_streams_end() {
-        let (tx, mut body) = channel_body(Duration::from_secs(10));
+        let (tx, mut body, metrics) = channel_body(Duration::from_secs(10));
         for _ in 0..3 {
             // Frames 6 s apart: each restarts the idle clock, so the stream lives past 10 s.
             tokio::time::sleep(Duration::from_secs(6)).await;
@@ -706,6 +741,7 @@ mod tests {
         let started = tokio::time::Instant::now();
         assert!(body.frame().await.is_none());
         assert_eq!(started.elapsed(), Duration::from_secs(10));
+        assert_eq!(metrics.open_streams(), 0, "an idle stream ended is closed");
         drop(tx);
     }
 

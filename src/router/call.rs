@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::Core;
 use super::table::ToolEntry;
 use crate::auth::Caller;
+use crate::metrics::CallOutcome;
 use crate::proxy::headers::{self, Identity};
 
 /// The largest tool-server answer read; a bigger one is a tool error rather than unbounded
@@ -35,22 +36,24 @@ struct Target {
 }
 
 /// Calls the tool server of `entry` with `arguments` on behalf of `caller`. `peer` is the client's
-/// socket address (for `Forwarded`). Never fails: every outcome is a `CallToolResult`.
+/// socket address (for `Forwarded`). Never fails: every outcome is a `CallToolResult`, told
+/// apart for `/metrics` by the [`CallOutcome`] beside it.
 pub async fn invoke(
     core: &Core,
     entry: &ToolEntry,
     caller: &Caller,
     peer: Option<SocketAddr>,
     arguments: &JsonObject,
-) -> CallToolResult {
+) -> (CallToolResult, CallOutcome) {
     let name = entry.name();
+    let no_answer = |message: String| (tool_error(message), CallOutcome::UpstreamFailure);
     let body = match serde_json::to_vec(arguments) {
         Ok(body) => Bytes::from(body),
-        Err(err) => return tool_error(format!("cannot encode the arguments: {err}")),
+        Err(err) => return no_answer(format!("cannot encode the arguments: {err}")),
     };
     let Some(mut target) = pick_target(core, entry, None) else {
         core.observed.wake();
-        return tool_error(format!(
+        return no_answer(format!(
             "tool \"{name}\" has no ready replica yet; try again shortly (see GET /tools/{name}/status)"
         ));
     };
@@ -68,21 +71,31 @@ pub async fn invoke(
         let request = match request {
             Ok(request) => request,
             Err(err) => {
-                return tool_error(format!(
+                return no_answer(format!(
                     "cannot build the request to tool \"{name}\": {err}"
                 ));
             }
         };
         match tokio::time::timeout(core.call_timeout, exchange(core, request)).await {
             Err(_) => {
-                return tool_error(format!(
+                return no_answer(format!(
                     "tool \"{name}\" timed out: no answer within {} s (router.call_timeout_secs)",
                     core.call_timeout.as_secs()
                 ));
             }
-            Ok(Ok((status, body))) => return tool_result(status, &body, entry.has_output_schema()),
+            Ok(Ok((status, body))) => {
+                let outcome = if status.is_success() {
+                    CallOutcome::Ok
+                } else {
+                    CallOutcome::ToolError
+                };
+                return (
+                    tool_result(status, &body, entry.has_output_schema()),
+                    outcome,
+                );
+            }
             Ok(Err(Failure::TooLarge)) => {
-                return tool_error(format!(
+                return no_answer(format!(
                     "tool \"{name}\" answered with more than {MAX_RESPONSE_BYTES} bytes"
                 ));
             }
@@ -97,12 +110,12 @@ pub async fn invoke(
                         continue;
                     }
                 }
-                return tool_error(format!(
+                return no_answer(format!(
                     "tool \"{name}\" is unreachable: connection failed ({reason})"
                 ));
             }
             Ok(Err(Failure::Other(reason))) => {
-                return tool_error(format!("tool \"{name}\" failed: {reason}"));
+                return no_answer(format!("tool \"{name}\" failed: {reason}"));
             }
         }
     }

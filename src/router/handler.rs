@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::ConnectInfo;
 use rmcp::model::{
@@ -19,6 +20,7 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
 use super::{Core, notify, schema};
 use crate::auth::Caller;
+use crate::metrics::CallOutcome;
 
 tokio::task_local! {
     /// The caller of the HTTP request rmcp is processing. rmcp asks [`ServerHandler::get_tool`]
@@ -106,8 +108,10 @@ impl ServerHandler for ToolHandler {
         let caller = caller_of(&context.extensions)?;
         let table = self.core.table();
         let Some(entry) = table.visible(&caller, &request.name) else {
+            // Not counted anywhere: a made-up tool name must not become a series.
             return Err(unknown_tool(&request.name));
         };
+        let started = Instant::now();
         let arguments = request.arguments.unwrap_or_default();
         let checked = match entry.validator.as_ref() {
             Ok(validator) => {
@@ -126,15 +130,16 @@ impl ServerHandler for ToolHandler {
                 entry.name()
             )),
         };
+        let metrics = &entry.resource.metrics;
         if let Err(message) = checked {
+            metrics.tool_called(CallOutcome::InvalidArguments, started.elapsed());
             return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
         }
         let peer = client_address(&context.extensions);
-        Ok(
-            super::call::invoke(&self.core, entry, &caller, peer, &arguments)
-                .await
-                .into(),
-        )
+        let (result, outcome) =
+            super::call::invoke(&self.core, entry, &caller, peer, &arguments).await;
+        metrics.tool_called(outcome, started.elapsed());
+        Ok(result.into())
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

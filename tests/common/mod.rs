@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod docker;
+pub mod exposition;
 pub mod mcp;
 pub mod raw;
 pub mod upstream;

@@ -70,6 +70,21 @@ pub fn mcp_example(env: &[(&str, &str)]) -> (Process, String) {
     (process, format!("http://127.0.0.1:{port}/mcp"))
 }
 
+/// Starts the sample weather tool server on a loopback port; returns it and its `/score` URL.
+pub fn tool_example() -> (Process, String) {
+    let port = free_port();
+    let child = Command::new(sample_binary("tool-example"))
+        .env("PORT", port.to_string())
+        .env("BIND", "127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start tool-example");
+    let process = Process(child);
+    wait_listening(port, "tool-example");
+    (process, format!("http://127.0.0.1:{port}/score"))
+}
+
 /// The Python of the venv holding the official SDK of this major version, or `None` (the test
 /// then skips) unless MCP_GATEWAY_REQUIRE_INTEROP=1, where a missing venv fails the test.
 pub fn python(major: u8) -> Option<PathBuf> {
