@@ -25,7 +25,8 @@ pub struct Gateway {
 
 impl Gateway {
     /// Starts `mcp-gateway serve` with `runtime.kind = kind` and a store in a temporary dir.
-    /// `GATEWAY_THREADS` in the environment sets `server.threads`.
+    /// `GATEWAY_THREADS` in the environment sets `server.threads`; `GATEWAY_BIN` names another
+    /// gateway binary than the one next to the example.
     pub fn start(kind: &str) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("bench.db");
@@ -42,7 +43,10 @@ impl Gateway {
             ),
         )
         .expect("write config");
-        let bin = sibling("mcp-gateway");
+        // GATEWAY_BIN: another build to compare (A/B in one run on a noisy machine).
+        let bin = std::env::var_os("GATEWAY_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| sibling("mcp-gateway"));
         let mut child = Command::new(&bin)
             .args(["serve", "--config"])
             .arg(&config)
