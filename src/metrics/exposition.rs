@@ -111,7 +111,8 @@ fn data_plane(adapters: &[std::sync::Arc<Resource>], out: &mut Vec<MetricFamily>
         "Data-plane requests that got no answer from the upstream, by kind: connect (refused or \
          unreachable; a request retried on another replica counts once per failed attempt), \
          timeout (no response head within proxy.idle_timeout_secs), exchange (reset or malformed \
-         answer), too_large (body over proxy.max_body_bytes), no_ready_replica.",
+         answer), no_ready_replica. A client's body over proxy.max_body_bytes is the client's \
+         failure, not the upstream's: it shows as code 413 in mcp_gateway_proxy_requests_total.",
         MetricType::COUNTER,
     );
     let mut minted = family(

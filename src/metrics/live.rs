@@ -96,18 +96,15 @@ pub enum UpstreamFailure {
     Timeout,
     /// Connected, but the exchange failed: reset, a malformed answer, an invalid session id.
     Exchange,
-    /// The request body is over `proxy.max_body_bytes`: never forwarded.
-    TooLarge,
     /// No ready replica to send it to.
     NoReadyReplica,
 }
 
 impl UpstreamFailure {
-    pub const ALL: [UpstreamFailure; 5] = [
+    pub const ALL: [UpstreamFailure; 4] = [
         UpstreamFailure::Connect,
         UpstreamFailure::Timeout,
         UpstreamFailure::Exchange,
-        UpstreamFailure::TooLarge,
         UpstreamFailure::NoReadyReplica,
     ];
 
@@ -116,7 +113,6 @@ impl UpstreamFailure {
             UpstreamFailure::Connect => "connect",
             UpstreamFailure::Timeout => "timeout",
             UpstreamFailure::Exchange => "exchange",
-            UpstreamFailure::TooLarge => "too_large",
             UpstreamFailure::NoReadyReplica => "no_ready_replica",
         }
     }
@@ -332,7 +328,10 @@ mod tests {
             [("4xx", 1)]
         );
         assert_eq!(counters.head.snapshot().count, 2);
-        assert_eq!(counters.failures[4].load(Ordering::Relaxed), 1);
+        assert_eq!(
+            counters.failures[UpstreamFailure::NoReadyReplica.slot()].load(Ordering::Relaxed),
+            1
+        );
         let open = adapter.open_stream();
         let clone = adapter.clone();
         assert_eq!(clone.open_streams(), 1, "clones share the counters");

@@ -275,7 +275,6 @@ async fn forward(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > state.proxy.max_body) {
-        metrics.upstream_failed(UpstreamFailure::TooLarge);
         return too_large(state.proxy.max_body, None);
     }
     let limit = usize::try_from(state.proxy.max_body).unwrap_or(usize::MAX);
@@ -283,7 +282,6 @@ async fn forward(
         Some(_) => match Limited::new(incoming, limit).collect().await {
             Ok(collected) => (Some(collected.to_bytes()), None),
             Err(err) if is_length_limit_error(err.as_ref()) => {
-                metrics.upstream_failed(UpstreamFailure::TooLarge);
                 return too_large(state.proxy.max_body, None);
             }
             Err(err) => {
@@ -386,10 +384,7 @@ async fn forward(
                     id(),
                 );
             }
-            Err(SendError::TooLarge) => {
-                metrics.upstream_failed(UpstreamFailure::TooLarge);
-                return too_large(state.proxy.max_body, id());
-            }
+            Err(SendError::TooLarge) => return too_large(state.proxy.max_body, id()),
             Err(SendError::Connect { reason, unsent }) => {
                 tracing::warn!(adapter = name, replica = target.instance, %reason, "cannot connect upstream");
                 metrics.upstream_failed(UpstreamFailure::Connect);
