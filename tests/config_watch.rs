@@ -10,13 +10,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, client, config_none, eventually};
+use common::{client, config_none, eventually};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -24,76 +22,25 @@ use serde_json::{Value, json};
 const DEADLINE: Duration = Duration::from_secs(10);
 
 /// A gateway started on `config` whose JSON log lines the test can read. Killed on drop.
-struct Gateway {
-    child: Child,
-    base: String,
-    config: PathBuf,
-    logs: Arc<Mutex<Vec<Value>>>,
-}
+struct Gateway(common::Gateway);
 
 impl Gateway {
     fn start(config: &Path) -> Gateway {
-        let mut child = Command::new(BIN)
-            .args([
-                "serve",
-                "--log-format",
-                "json",
-                "--listen",
-                "127.0.0.1:0",
-                "--config",
-            ])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mcp-gateway");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("stderr");
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                eprintln!("gateway: {line}");
-                if let Ok(entry) = serde_json::from_str::<Value>(&line) {
-                    sink.lock().expect("logs").push(entry);
-                }
-            }
-        });
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("mcp-gateway listening on ") {
-                    let _ = tx.send(url.to_string());
-                }
-            }
-        });
-        let Ok(base) = rx.recv_timeout(Duration::from_secs(30)) else {
-            let _ = child.kill();
-            panic!("mcp-gateway did not start listening: {:?}", child.wait());
-        };
-        Gateway {
-            child,
-            base,
-            config: config.to_path_buf(),
-            logs,
-        }
+        Gateway(common::Gateway::start_logged(config))
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.0.url(path)
     }
 
     /// Replaces the config file's content in place (truncate and write, as `>` does).
     fn write(&self, text: &str) {
-        std::fs::write(&self.config, text).expect("write config");
+        std::fs::write(&self.0.config_path, text).expect("write config");
     }
 
     fn sighup(&self) {
         let status = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
+            .args(["-HUP", &self.0.pid().to_string()])
             .status()
             .expect("run kill");
         assert!(status.success(), "kill -HUP failed");
@@ -101,14 +48,14 @@ impl Gateway {
 
     /// How many log lines so far: pass to [`Gateway::wait_log`] to look only at later ones.
     fn mark(&self) -> usize {
-        self.logs.lock().expect("logs").len()
+        self.0.logs.lock().expect("logs").len()
     }
 
     /// The first log entry after `mark` at `level` whose message contains every one of `words`.
     async fn wait_log(&self, mark: usize, level: &str, words: &[&str]) -> Value {
         let what = format!("a {level} log line saying {words:?}");
         eventually(&what, DEADLINE, || {
-            let found = self.logs.lock().expect("logs")[mark..]
+            let found = self.0.logs.lock().expect("logs")[mark..]
                 .iter()
                 .find(|entry| {
                     let message = entry["fields"]["message"].as_str().unwrap_or("");
@@ -180,13 +127,6 @@ impl Gateway {
             .await
             .expect("healthz");
         assert_eq!(r.status(), StatusCode::OK, "the gateway must stay healthy");
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -396,7 +336,7 @@ async fn a_file_replaced_by_rename_applies() {
             config(dir.path(), &declared_adapter("swapped", description)),
         )
         .expect("write temp");
-        std::fs::rename(&temp, &gw.config).expect("rename over");
+        std::fs::rename(&temp, &gw.0.config_path).expect("rename over");
         gw.adapter_with("swapped", description).await;
     }
 }

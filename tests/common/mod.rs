@@ -11,7 +11,7 @@ pub mod upstream;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_mcp-gateway");
@@ -21,6 +21,8 @@ pub struct Gateway {
     child: Child,
     pub base: String,
     pub config_path: PathBuf,
+    /// The gateway's JSON log lines, when started with [`Gateway::start_logged`] (else empty).
+    pub logs: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 /// A config for tests: runtime `none`, the store in `dir`, auth as given.
@@ -47,19 +49,48 @@ impl Gateway {
     /// Starts `serve --config path --listen addr` (a fixed address lets a test restart the
     /// gateway where its clients expect it).
     pub fn start_on(config_path: &Path, listen: &str, extra_args: &[&str]) -> Gateway {
+        Self::spawn(config_path, listen, extra_args, false)
+    }
+
+    /// Starts `serve --config path` on an ephemeral port logging JSON at `info`, and collects
+    /// the log lines in [`Gateway::logs`] (echoed to stderr) so a test can wait for one.
+    pub fn start_logged(config_path: &Path) -> Gateway {
+        Self::spawn(config_path, "127.0.0.1:0", &["--log-format", "json"], true)
+    }
+
+    fn spawn(config_path: &Path, listen: &str, extra_args: &[&str], logged: bool) -> Gateway {
         let mut command = Command::new(BIN);
+        let level = if logged {
+            "info".to_string()
+        } else {
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())
+        };
         command
             .args(["serve", "--config"])
             .arg(config_path)
             .args(["--listen", listen])
             .args(extra_args)
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
-            )
+            .env("RUST_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(if logged {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            });
         let mut child = command.spawn().expect("start mcp-gateway");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        if let Some(stderr) = child.stderr.take() {
+            let sink = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines() {
+                    let Ok(line) = line else { break };
+                    eprintln!("gateway: {line}");
+                    if let Ok(entry) = serde_json::from_str(&line) {
+                        sink.lock().expect("logs").push(entry);
+                    }
+                }
+            });
+        }
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -82,11 +113,16 @@ impl Gateway {
             child,
             base,
             config_path: config_path.to_path_buf(),
+            logs,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no shutdown code runs.
