@@ -14,6 +14,7 @@ use mcp_gateway_runtimes::{Endpoint, Runtime, WorkloadId, WorkloadKind, Workload
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::metrics::{RuntimeMetrics, RuntimeOp};
 use crate::model::Resource;
 use crate::store::Store;
 
@@ -44,6 +45,8 @@ pub struct Observed {
     states: RwLock<HashMap<WorkloadId, DeployState>>,
     endpoints: RwLock<[HashMap<String, Arc<Vec<Endpoint>>>; 2]>,
     wake: Notify,
+    /// The reconciler's calls to the runtime, for `/metrics`.
+    pub runtime: RuntimeMetrics,
 }
 
 fn slot(kind: WorkloadKind) -> usize {
@@ -60,6 +63,16 @@ impl Observed {
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
             .cloned()
+    }
+
+    /// Every workload the reconciler works on, with what it last did.
+    pub fn states(&self) -> Vec<(WorkloadId, DeployState)> {
+        self.states
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(id, state)| (id.clone(), state.clone()))
+            .collect()
     }
 
     fn set_state(&self, id: &WorkloadId, state: DeployState) {
@@ -147,7 +160,9 @@ pub async fn run(
                 worker.task.abort();
                 let _ = worker.task.await;
             }
-            match runtime.remove(&id).await {
+            let removed = runtime.remove(&id).await;
+            observed.runtime.record(RuntimeOp::Remove, &removed);
+            match removed {
                 Ok(()) => tracing::info!(workload = %id, "removed"),
                 Err(err) => {
                     tracing::warn!(workload = %id, %err, "remove failed; retrying next pass")
@@ -180,11 +195,15 @@ pub async fn run(
 
         // Reap workloads that no resource owns (deleted while the gateway was down).
         if runtime.deploys_images() {
-            match runtime.list_managed().await {
+            let managed = runtime.list_managed().await;
+            observed.runtime.record(RuntimeOp::ListManaged, &managed);
+            match managed {
                 Ok(managed) => {
                     for workload in managed {
                         if !desired.contains_key(&workload.id) {
-                            match runtime.remove(&workload.id).await {
+                            let removed = runtime.remove(&workload.id).await;
+                            observed.runtime.record(RuntimeOp::Remove, &removed);
+                            match removed {
                                 Ok(()) => tracing::info!(workload = %workload.id, "removed orphan"),
                                 Err(err) => {
                                     tracing::warn!(workload = %workload.id, %err, "cannot remove orphan")
@@ -235,13 +254,16 @@ async fn work(
             observed.set_state(&id, DeployState::Applying);
         }
         tokio::select! {
-            applied = runtime.apply(&current) => match applied {
-                Ok(()) => observed.set_state(&id, DeployState::Applied),
-                Err(err) => {
-                    tracing::warn!(workload = %id, %err, "apply failed");
-                    observed.set_state(&id, DeployState::Failed(err.to_string()));
+            applied = runtime.apply(&current) => {
+                observed.runtime.record(RuntimeOp::Apply, &applied);
+                match applied {
+                    Ok(()) => observed.set_state(&id, DeployState::Applied),
+                    Err(err) => {
+                        tracing::warn!(workload = %id, %err, "apply failed");
+                        observed.set_state(&id, DeployState::Failed(err.to_string()));
+                    }
                 }
-            },
+            }
             changed = spec.changed() => {
                 if changed.is_err() {
                     return;
@@ -252,7 +274,9 @@ async fn work(
         }
         let next_apply = tokio::time::Instant::now() + interval;
         loop {
-            match runtime.endpoints(&id).await {
+            let endpoints = runtime.endpoints(&id).await;
+            observed.runtime.record(RuntimeOp::Endpoints, &endpoints);
+            match endpoints {
                 Ok(endpoints) => observed.set_endpoints(&id, endpoints),
                 Err(err) => tracing::debug!(workload = %id, %err, "no endpoints"),
             }

@@ -322,6 +322,42 @@ async fn missing_image_is_reported_and_others_still_deploy() {
         .expect("healthz");
     assert_eq!(health.status(), StatusCode::OK);
     assert!(gw.containers(Some("dk-missing")).await.is_empty());
+
+    // /metrics tells the same story: one workload failed, the other applied, and the runtime
+    // refused at least one apply.
+    let text = client()
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    let m = common::exposition::Exposition::parse(&text).unwrap_or_else(|err| panic!("{err}"));
+    let state = |name, state| {
+        m.get(
+            "mcp_gateway_workload_state",
+            &[("kind", "adapter"), ("name", name), ("state", state)],
+        )
+    };
+    assert_eq!(state("dk-missing", "failed"), 1.0);
+    assert_eq!(state("dk-missing", "applied"), 0.0);
+    assert_eq!(state("dk-fine", "applied"), 1.0);
+    let calls = |outcome| {
+        m.get(
+            "mcp_gateway_runtime_calls_total",
+            &[("operation", "apply"), ("outcome", outcome)],
+        )
+    };
+    assert!(calls("error") >= 1.0, "{text}");
+    assert!(calls("ok") >= 1.0, "{text}");
+    assert_eq!(
+        m.get(
+            "mcp_gateway_ready_replicas",
+            &[("kind", "adapter"), ("name", "dk-fine")]
+        ),
+        1.0
+    );
 }
 
 /// Acceptance 7: a tool server deployed with Docker answers `POST /score`.

@@ -7,6 +7,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::docker::{DockerGateway, engine_or_skip};
+use common::exposition::Exposition;
 use common::raw::{call_tool, initialize_body, open_session, result_text, rpc};
 use common::{client, eventually, mcp};
 use reqwest::StatusCode;
@@ -60,6 +61,19 @@ async fn kill_by_hostname(gw: &DockerGateway, name: &str, host: &str) -> bool {
     true
 }
 
+/// The gateway's `/metrics`, parsed (auth is off in these tests, so it is open).
+async fn scrape(gw: &DockerGateway) -> Exposition {
+    let text = client()
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    Exposition::parse(&text).unwrap_or_else(|err| panic!("{err}\n{text}"))
+}
+
 fn hostname(message: &Value) -> String {
     whoami_field(message, "hostname")
 }
@@ -96,6 +110,20 @@ async fn sessions_stick_to_one_replica_and_new_sessions_spread() {
         spread.len(),
         2,
         "new sessions use both replicas: {spread:?}"
+    );
+
+    // /metrics sees the Docker replicas and the traffic.
+    let m = scrape(&gw).await;
+    let this = [("kind", "adapter"), ("name", "affinity")];
+    assert_eq!(m.get("mcp_gateway_desired_replicas", &this), 2.0);
+    assert_eq!(m.get("mcp_gateway_ready_replicas", &this), 2.0);
+    assert_eq!(
+        m.get(
+            "mcp_gateway_proxy_sessions_minted_total",
+            &[("adapter", "affinity")]
+        ),
+        9.0,
+        "one session, then eight"
     );
 }
 
@@ -174,6 +202,18 @@ async fn no_ready_replica_is_503_with_retry_after() {
     assert_eq!(response.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(response.headers["retry-after"], "2");
     assert_eq!(response.messages[0]["id"], json!(1));
+
+    let m = scrape(&gw).await;
+    let this = [("kind", "adapter"), ("name", "scaled-to-zero")];
+    assert_eq!(m.get("mcp_gateway_desired_replicas", &this), 0.0);
+    assert_eq!(m.get("mcp_gateway_ready_replicas", &this), 0.0);
+    assert_eq!(
+        m.get(
+            "mcp_gateway_proxy_upstream_failures_total",
+            &[("adapter", "scaled-to-zero"), ("kind", "no_ready_replica")]
+        ),
+        1.0
+    );
 }
 
 /// The tool router calls a tool server the Docker runtime deployed (replica endpoints, not a url).

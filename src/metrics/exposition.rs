@@ -17,7 +17,10 @@ use super::histogram::Snapshot;
 use super::live::{
     AdapterMetrics, CallOutcome, PROXY_METHODS, ResourceMetrics, ToolMetrics, UpstreamFailure,
 };
+use super::runtime::{RuntimeMetrics, RuntimeOp};
 use crate::model::{Resource, ResourceKind};
+use crate::reconciler::DeployState;
+use mcp_gateway_runtimes::{WorkloadId, WorkloadKind};
 
 /// What one scrape reads.
 pub struct Scrape<'a> {
@@ -26,6 +29,10 @@ pub struct Scrape<'a> {
     /// The ready endpoints of an image-based resource, as the reconciler last saw them.
     pub endpoints: &'a dyn Fn(&Resource) -> Option<std::sync::Arc<Vec<Endpoint>>>,
     pub api: &'a ApiMetrics,
+    /// The reconciler's calls to the runtime.
+    pub runtime: &'a RuntimeMetrics,
+    /// What the reconciler last did for each workload it works on.
+    pub workloads: &'a [(WorkloadId, DeployState)],
 }
 
 /// The exposition text.
@@ -35,6 +42,7 @@ pub fn render(scrape: &Scrape<'_>) -> Result<String, String> {
     data_plane(scrape.adapters, &mut families);
     tool_router(scrape.tools, &mut families);
     control_plane(scrape.api, &mut families);
+    runtime(scrape, &mut families);
     // An empty family is an error to the encoder (and says nothing): leave it out.
     families.retain(|family| !family.get_metric().is_empty());
     let mut text = String::new();
@@ -233,6 +241,61 @@ fn control_plane(api: &ApiMetrics, out: &mut Vec<MetricFamily>) {
     out.push(requests);
 }
 
+/// Deploy states in the order they are written (the label values of `workload_state`).
+const DEPLOY_STATES: [&str; 4] = ["pending", "applying", "applied", "failed"];
+
+fn deploy_state_label(state: &DeployState) -> &'static str {
+    match state {
+        DeployState::Pending => "pending",
+        DeployState::Applying => "applying",
+        DeployState::Applied => "applied",
+        DeployState::Failed(_) => "failed",
+    }
+}
+
+fn runtime(scrape: &Scrape<'_>, out: &mut Vec<MetricFamily>) {
+    let mut calls = family(
+        "mcp_gateway_runtime_calls_total",
+        "The reconciler's calls to the runtime (Docker or Kubernetes), by operation (apply, \
+         remove, endpoints, list_managed) and outcome (ok, error).",
+        MetricType::COUNTER,
+    );
+    for op in RuntimeOp::ALL {
+        let (ok, error) = scrape.runtime.calls(op);
+        for (outcome, count) in [("ok", ok), ("error", error)] {
+            calls.mut_metric().push(counter(
+                &[("operation", op.label()), ("outcome", outcome)],
+                count,
+            ));
+        }
+    }
+    out.push(calls);
+
+    let mut states = family(
+        "mcp_gateway_workload_state",
+        "What the reconciler last did for an image-based resource's workload: 1 for the current \
+         state (pending, applying, applied, failed: the last apply failed, see its status), 0 for \
+         the others.",
+        MetricType::GAUGE,
+    );
+    let mut workloads: Vec<&(WorkloadId, DeployState)> = scrape.workloads.iter().collect();
+    workloads.sort_by(|a, b| (a.0.kind as u8, &a.0.name).cmp(&(b.0.kind as u8, &b.0.name)));
+    for (id, state) in workloads {
+        let kind = match id.kind {
+            WorkloadKind::Adapter => "adapter",
+            WorkloadKind::Tool => "tool",
+        };
+        let current = deploy_state_label(state);
+        for label in DEPLOY_STATES {
+            states.mut_metric().push(gauge(
+                &[("kind", kind), ("name", &id.name), ("state", label)],
+                f64::from(u8::from(label == current)),
+            ));
+        }
+    }
+    out.push(states);
+}
+
 fn family(name: &str, help: &str, kind: MetricType) -> MetricFamily {
     let mut family = MetricFamily::default();
     family.set_name(name.to_string());
@@ -340,11 +403,26 @@ mod tests {
         ]);
         let endpoints = |resource: &Resource| (resource.name() == "img").then(|| observed.clone());
         let api = ApiMetrics::new(["/adapters".to_string()]);
+        let runtime = RuntimeMetrics::default();
+        runtime.record(RuntimeOp::Apply, &Err::<(), _>("no such image"));
+        runtime.record(RuntimeOp::Endpoints, &Ok::<(), ()>(()));
+        let workloads = [
+            (
+                WorkloadId::new(WorkloadKind::Adapter, "img"),
+                DeployState::Failed("no such image".into()),
+            ),
+            (
+                WorkloadId::new(WorkloadKind::Tool, "weather"),
+                DeployState::Applied,
+            ),
+        ];
         let text = render(&Scrape {
             adapters: &adapters,
             tools: &[],
             endpoints: &endpoints,
             api: &api,
+            runtime: &runtime,
+            workloads: &workloads,
         })
         .expect("renders");
         for line in [
@@ -358,6 +436,13 @@ mod tests {
             "mcp_gateway_proxy_response_head_seconds_bucket{adapter=\"remote\",le=\"+Inf\"} 1",
             "mcp_gateway_proxy_response_head_seconds_count{adapter=\"remote\"} 1",
             "# TYPE mcp_gateway_proxy_requests_total counter",
+            "mcp_gateway_runtime_calls_total{operation=\"apply\",outcome=\"ok\"} 0",
+            "mcp_gateway_runtime_calls_total{operation=\"apply\",outcome=\"error\"} 1",
+            "mcp_gateway_runtime_calls_total{operation=\"endpoints\",outcome=\"ok\"} 1",
+            "mcp_gateway_workload_state{kind=\"adapter\",name=\"img\",state=\"failed\"} 1",
+            "mcp_gateway_workload_state{kind=\"adapter\",name=\"img\",state=\"applied\"} 0",
+            "mcp_gateway_workload_state{kind=\"tool\",name=\"weather\",state=\"applied\"} 1",
+            "mcp_gateway_workload_state{kind=\"tool\",name=\"weather\",state=\"pending\"} 0",
         ] {
             assert!(
                 text.lines().any(|l| l == line),

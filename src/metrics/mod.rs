@@ -6,7 +6,8 @@
 //!   templates ([`api`]). Nothing on the data plane's path takes a lock, hashes a label or
 //!   allocates for metrics.
 //! - Scraping: [`exposition`] reads the counters of the resources in the store's catalog, the
-//!   reconciler's observed endpoints and the API table, and writes the text. Only existing
+//!   reconciler's observed endpoints, deploy states and runtime calls ([`runtime`]) and the API
+//!   table, and writes the text. Only existing
 //!   resources have series; labels come from fixed tables or resource names, never from user
 //!   ids, session ids or raw paths.
 //! - Access: series name adapters and tools, so by default only the admin role may read them
@@ -20,6 +21,7 @@ mod api;
 mod exposition;
 mod histogram;
 mod live;
+mod runtime;
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +31,7 @@ use utoipa::openapi::{Content, HttpMethod, ResponseBuilder};
 
 pub use api::{ApiMetrics, count as count_api_request};
 pub use live::{CallOutcome, OpenStream, ResourceMetrics, UpstreamFailure};
+pub use runtime::{RuntimeMetrics, RuntimeOp};
 
 use crate::api::openapi::{operation, problem};
 use crate::api::{ApiError, Route};
@@ -99,11 +102,14 @@ async fn scrape(State(state): State<AppState>, request: Request) -> Result<Respo
             .observed
             .endpoints(resource.kind.workload_kind(), resource.name())
     };
+    let workloads = state.observed.states();
     let text = exposition::render(&exposition::Scrape {
         adapters: &adapters,
         tools: &tools,
         endpoints: &endpoints,
         api: &state.api_metrics,
+        runtime: &state.observed.runtime,
+        workloads: &workloads,
     })
     .map_err(ApiError::Internal)?;
     let mut response = text.into_response();
