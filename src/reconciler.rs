@@ -160,9 +160,7 @@ pub async fn run(
                 worker.task.abort();
                 let _ = worker.task.await;
             }
-            let removed = runtime.remove(&id).await;
-            observed.runtime.record(RuntimeOp::Remove, &removed);
-            match removed {
+            match timed(&observed, RuntimeOp::Remove, runtime.remove(&id)).await {
                 Ok(()) => tracing::info!(workload = %id, "removed"),
                 Err(err) => {
                     tracing::warn!(workload = %id, %err, "remove failed; retrying next pass")
@@ -195,15 +193,13 @@ pub async fn run(
 
         // Reap workloads that no resource owns (deleted while the gateway was down).
         if runtime.deploys_images() {
-            let managed = runtime.list_managed().await;
-            observed.runtime.record(RuntimeOp::ListManaged, &managed);
-            match managed {
+            match timed(&observed, RuntimeOp::ListManaged, runtime.list_managed()).await {
                 Ok(managed) => {
                     for workload in managed {
                         if !desired.contains_key(&workload.id) {
-                            let removed = runtime.remove(&workload.id).await;
-                            observed.runtime.record(RuntimeOp::Remove, &removed);
-                            match removed {
+                            match timed(&observed, RuntimeOp::Remove, runtime.remove(&workload.id))
+                                .await
+                            {
                                 Ok(()) => tracing::info!(workload = %workload.id, "removed orphan"),
                                 Err(err) => {
                                     tracing::warn!(workload = %workload.id, %err, "cannot remove orphan")
@@ -233,6 +229,19 @@ pub async fn run(
     }
 }
 
+/// Runs one runtime call, counting and timing it for `/metrics` when it finishes (a call
+/// dropped unfinished, like an apply cancelled by a spec change, is not counted).
+async fn timed<T, E>(
+    observed: &Observed,
+    op: RuntimeOp,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    let result = call.await;
+    observed.runtime.record(op, &result, started.elapsed());
+    result
+}
+
 /// How often a worker refreshes endpoints between applies, so a replica that died stops
 /// receiving new sessions within seconds even with a long reconcile interval.
 const ENDPOINT_REFRESH: Duration = Duration::from_secs(2);
@@ -254,16 +263,13 @@ async fn work(
             observed.set_state(&id, DeployState::Applying);
         }
         tokio::select! {
-            applied = runtime.apply(&current) => {
-                observed.runtime.record(RuntimeOp::Apply, &applied);
-                match applied {
-                    Ok(()) => observed.set_state(&id, DeployState::Applied),
-                    Err(err) => {
-                        tracing::warn!(workload = %id, %err, "apply failed");
-                        observed.set_state(&id, DeployState::Failed(err.to_string()));
-                    }
+            applied = timed(&observed, RuntimeOp::Apply, runtime.apply(&current)) => match applied {
+                Ok(()) => observed.set_state(&id, DeployState::Applied),
+                Err(err) => {
+                    tracing::warn!(workload = %id, %err, "apply failed");
+                    observed.set_state(&id, DeployState::Failed(err.to_string()));
                 }
-            }
+            },
             changed = spec.changed() => {
                 if changed.is_err() {
                     return;
@@ -274,9 +280,7 @@ async fn work(
         }
         let next_apply = tokio::time::Instant::now() + interval;
         loop {
-            let endpoints = runtime.endpoints(&id).await;
-            observed.runtime.record(RuntimeOp::Endpoints, &endpoints);
-            match endpoints {
+            match timed(&observed, RuntimeOp::Endpoints, runtime.endpoints(&id)).await {
                 Ok(endpoints) => observed.set_endpoints(&id, endpoints),
                 Err(err) => tracing::debug!(workload = %id, %err, "no endpoints"),
             }

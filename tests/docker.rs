@@ -351,6 +351,14 @@ async fn missing_image_is_reported_and_others_still_deploy() {
     };
     assert!(calls("error") >= 1.0, "{text}");
     assert!(calls("ok") >= 1.0, "{text}");
+    // Every finished apply is timed, whatever its outcome.
+    assert_eq!(
+        m.get(
+            "mcp_gateway_runtime_call_duration_seconds_count",
+            &[("operation", "apply")]
+        ),
+        calls("ok") + calls("error")
+    );
     assert_eq!(
         m.get(
             "mcp_gateway_ready_replicas",

@@ -269,7 +269,19 @@ fn runtime(scrape: &Scrape<'_>, out: &mut Vec<MetricFamily>) {
             ));
         }
     }
-    out.push(calls);
+    let mut durations = family(
+        "mcp_gateway_runtime_call_duration_seconds",
+        "How long the reconciler's calls to the runtime took, any outcome, by operation (an apply \
+         waits for its replicas to be ready).",
+        MetricType::HISTOGRAM,
+    );
+    for op in RuntimeOp::ALL {
+        durations.mut_metric().push(histogram(
+            &[("operation", op.label())],
+            scrape.runtime.durations(op),
+        ));
+    }
+    out.extend([calls, durations]);
 
     let mut states = family(
         "mcp_gateway_workload_state",
@@ -404,8 +416,12 @@ mod tests {
         let endpoints = |resource: &Resource| (resource.name() == "img").then(|| observed.clone());
         let api = ApiMetrics::new(["/adapters".to_string()]);
         let runtime = RuntimeMetrics::default();
-        runtime.record(RuntimeOp::Apply, &Err::<(), _>("no such image"));
-        runtime.record(RuntimeOp::Endpoints, &Ok::<(), ()>(()));
+        runtime.record(
+            RuntimeOp::Apply,
+            &Err::<(), _>("no such image"),
+            Duration::from_millis(4),
+        );
+        runtime.record(RuntimeOp::Endpoints, &Ok::<(), ()>(()), Duration::ZERO);
         let workloads = [
             (
                 WorkloadId::new(WorkloadKind::Adapter, "img"),
@@ -439,6 +455,9 @@ mod tests {
             "mcp_gateway_runtime_calls_total{operation=\"apply\",outcome=\"ok\"} 0",
             "mcp_gateway_runtime_calls_total{operation=\"apply\",outcome=\"error\"} 1",
             "mcp_gateway_runtime_calls_total{operation=\"endpoints\",outcome=\"ok\"} 1",
+            "mcp_gateway_runtime_call_duration_seconds_bucket{operation=\"apply\",le=\"0.0025\"} 0",
+            "mcp_gateway_runtime_call_duration_seconds_bucket{operation=\"apply\",le=\"0.005\"} 1",
+            "mcp_gateway_runtime_call_duration_seconds_count{operation=\"remove\"} 0",
             "mcp_gateway_workload_state{kind=\"adapter\",name=\"img\",state=\"failed\"} 1",
             "mcp_gateway_workload_state{kind=\"adapter\",name=\"img\",state=\"applied\"} 0",
             "mcp_gateway_workload_state{kind=\"tool\",name=\"weather\",state=\"applied\"} 1",
