@@ -325,15 +325,7 @@ async fn missing_image_is_reported_and_others_still_deploy() {
 
     // /metrics tells the same story: one workload failed, the other applied, and the runtime
     // refused at least one apply.
-    let text = client()
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
-    let m = common::exposition::Exposition::parse(&text).unwrap_or_else(|err| panic!("{err}"));
+    let m = common::exposition::scrape(&gw.url("/metrics")).await;
     let state = |name, state| {
         m.get(
             "mcp_gateway_workload_state",
@@ -349,8 +341,8 @@ async fn missing_image_is_reported_and_others_still_deploy() {
             &[("operation", "apply"), ("outcome", outcome)],
         )
     };
-    assert!(calls("error") >= 1.0, "{text}");
-    assert!(calls("ok") >= 1.0, "{text}");
+    assert!(calls("error") >= 1.0, "{}", m.text);
+    assert!(calls("ok") >= 1.0, "{}", m.text);
     // Every finished apply is timed, whatever its outcome.
     assert_eq!(
         m.get(

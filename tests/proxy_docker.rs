@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::docker::{DockerGateway, engine_or_skip};
-use common::exposition::Exposition;
+use common::exposition::scrape;
 use common::raw::{call_tool, initialize_body, open_session, result_text, rpc};
 use common::{client, eventually, mcp};
 use reqwest::StatusCode;
@@ -61,19 +61,6 @@ async fn kill_by_hostname(gw: &DockerGateway, name: &str, host: &str) -> bool {
     true
 }
 
-/// The gateway's `/metrics`, parsed (auth is off in these tests, so it is open).
-async fn scrape(gw: &DockerGateway) -> Exposition {
-    let text = client()
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body");
-    Exposition::parse(&text).unwrap_or_else(|err| panic!("{err}\n{text}"))
-}
-
 fn hostname(message: &Value) -> String {
     whoami_field(message, "hostname")
 }
@@ -113,7 +100,7 @@ async fn sessions_stick_to_one_replica_and_new_sessions_spread() {
     );
 
     // /metrics sees the Docker replicas and the traffic.
-    let m = scrape(&gw).await;
+    let m = scrape(&gw.url("/metrics")).await;
     let this = [("kind", "adapter"), ("name", "affinity")];
     assert_eq!(m.get("mcp_gateway_desired_replicas", &this), 2.0);
     assert_eq!(m.get("mcp_gateway_ready_replicas", &this), 2.0);
@@ -203,7 +190,7 @@ async fn no_ready_replica_is_503_with_retry_after() {
     assert_eq!(response.headers["retry-after"], "2");
     assert_eq!(response.messages[0]["id"], json!(1));
 
-    let m = scrape(&gw).await;
+    let m = scrape(&gw.url("/metrics")).await;
     let this = [("kind", "adapter"), ("name", "scaled-to-zero")];
     assert_eq!(m.get("mcp_gateway_desired_replicas", &this), 0.0);
     assert_eq!(m.get("mcp_gateway_ready_replicas", &this), 0.0);

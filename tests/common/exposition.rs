@@ -5,6 +5,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+/// `GET url` (a gateway's `/metrics`, readable without a token), parsed; panics with the text
+/// when it does not parse.
+pub async fn scrape(url: &str) -> Exposition {
+    let text = super::client()
+        .get(url)
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("body");
+    Exposition::parse(&text)
+        .unwrap_or_else(|err| panic!("not valid exposition text: {err}\n{text}"))
+}
+
 /// A parsed scrape.
 #[derive(Debug)]
 pub struct Exposition {
