@@ -36,6 +36,10 @@ impl RuntimeOp {
             RuntimeOp::ListManaged => "list_managed",
         }
     }
+
+    fn slot(self) -> usize {
+        self as usize
+    }
 }
 
 /// Calls by operation: `[ok, error]` each, and how long they took (any outcome).
@@ -48,18 +52,18 @@ pub struct RuntimeMetrics {
 impl RuntimeMetrics {
     /// Counts one finished call (a cancelled apply is not counted).
     pub fn record<T, E>(&self, op: RuntimeOp, result: &Result<T, E>, took: Duration) {
-        self.calls[op as usize][usize::from(result.is_err())].fetch_add(1, Ordering::Relaxed);
-        self.durations[op as usize].observe(took);
+        self.calls[op.slot()][usize::from(result.is_err())].fetch_add(1, Ordering::Relaxed);
+        self.durations[op.slot()].observe(took);
     }
 
     /// How long the calls of `op` took so far.
     pub fn durations(&self, op: RuntimeOp) -> Snapshot {
-        self.durations[op as usize].snapshot()
+        self.durations[op.slot()].snapshot()
     }
 
     /// (ok, error) calls of `op` so far.
     pub fn calls(&self, op: RuntimeOp) -> (u64, u64) {
-        let [ok, error] = &self.calls[op as usize];
+        let [ok, error] = &self.calls[op.slot()];
         (ok.load(Ordering::Relaxed), error.load(Ordering::Relaxed))
     }
 }

@@ -437,6 +437,13 @@ where
         }
     }
 
+    /// The body ends without its end (an error, the idle timeout): the connection is closed,
+    /// not reused, and the stream is no longer open.
+    fn abandon(&mut self) {
+        self.open = None;
+        self.conn = None;
+    }
+
     /// `first` joined with whatever data the upstream has already sent after it, without
     /// waiting for more. An upstream writes an answer in pieces (rmcp: an SSE priming event, then
     /// the message) that usually arrive in one read; passed on one by one they would become
@@ -514,8 +521,7 @@ where
                 Poll::Ready(None)
             }
             Poll::Ready(Some(Err(err))) => {
-                this.conn = None;
-                this.open = None;
+                this.abandon();
                 Poll::Ready(Some(Err(err)))
             }
             Poll::Pending => loop {
@@ -525,8 +531,7 @@ where
                 let deadline = this.last_frame + this.idle;
                 if Clock::now() >= deadline {
                     tracing::debug!("upstream stream idle; ending it");
-                    this.conn = None;
-                    this.open = None;
+                    this.abandon();
                     return Poll::Ready(None);
                 }
                 this.sleep.as_mut().reset(deadline);
