@@ -38,7 +38,7 @@ async fn main() {
     let gateway = support::Gateway::start("docker");
     let (base, db) = (gateway.base.clone(), gateway.db.clone());
     let gateway_id = {
-        let store = mcp_gateway::store::Store::open(&db).expect("open store");
+        let store = mcp_gateway::infra::store::Store::open(&db).expect("open store");
         let id = store.setting("gateway_id").expect("read").expect("stored");
         String::from_utf8(id).expect("text")
     };

@@ -1,29 +1,21 @@
 //! mcp-gateway: a reverse proxy and management layer for Model Context Protocol servers.
 //!
-//! Where things live (see README.md for the picture):
-//! - [`config`]: config.toml, parsed strictly and reloaded while serving ([`config::watch`]);
-//!   [`validate`]: every input rule.
-//! - [`store`]: SQLite, the source of truth, mirrored in memory for reads.
-//! - [`api`]: the HTTP routes and the OpenAPI document generated from them.
-//! - [`proxy`]: the data plane, `/adapters/{name}/mcp`, with sealed session tokens.
-//! - [`router`]: the tool router, `/mcp`, an MCP server over every registered tool.
-//! - [`auth`]: who is calling and what they may do.
-//! - [`reconciler`]: drives the [`mcp_gateway_runtimes::Runtime`] to match the store.
-//! - [`status`]: status and logs in words.
-//! - [`metrics`]: `GET /metrics`, each resource's live counters and the Prometheus exposition.
-//! - [`app`]: shared state and startup.
+//! Five layers, imports pointing down only (`tests/architecture.rs` keeps it so):
+//!
+//! | layer | what it holds | may use |
+//! |---|---|---|
+//! | [`app`] | startup, wiring, config reload, shutdown | everything |
+//! | [`http`] | `AppState`, extractors, the one route table + OpenAPI, `ApiError`, the front door | services and below |
+//! | [`services`] | the data plane, the tool router, status/logs, the metrics exposition, and the edge pieces they share | infra and below |
+//! | [`infra`] | config parsing, the store, auth, the reconciler, the HTTP client | domain and below |
+//! | [`domain`] | the model, validation, counters, clock: pure | the `runtimes` crate's types |
+//!
+//! Data flows one way each: control (HTTP → auth → API → store → reconciler → runtime), config
+//! (config.toml → parse → store), data (HTTP → door → proxy → session token → endpoints →
+//! upstream), tools (HTTP → door → router → tool table → tool server).
 
-pub mod api;
 pub mod app;
-pub mod auth;
-pub mod config;
-mod front;
-pub mod http_client;
-pub mod metrics;
-pub mod model;
-pub mod proxy;
-pub mod reconciler;
-pub mod router;
-pub mod status;
-pub mod store;
-pub mod validate;
+pub mod domain;
+pub mod http;
+pub mod infra;
+pub mod services;

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use mcp_gateway::{app, config};
+use mcp_gateway::app;
+use mcp_gateway::infra::config;
 
 // mimalloc: glibc's malloc was 16 % of the data plane's user CPU (README, Benchmarks).
 #[global_allocator]
@@ -59,7 +60,7 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.log_format);
-    mcp_gateway::http_client::install_crypto_provider();
+    mcp_gateway::infra::http_client::install_crypto_provider();
     match cli.command {
         Command::Check { config } => match config::load(config.as_deref()) {
             Ok(loaded) => {
@@ -74,12 +75,12 @@ fn main() -> ExitCode {
                     loaded
                         .resources
                         .iter()
-                        .filter(|(k, _)| *k == mcp_gateway::model::ResourceKind::Adapter)
+                        .filter(|(k, _)| *k == mcp_gateway::domain::model::ResourceKind::Adapter)
                         .count(),
                     loaded
                         .resources
                         .iter()
-                        .filter(|(k, _)| *k == mcp_gateway::model::ResourceKind::Tool)
+                        .filter(|(k, _)| *k == mcp_gateway::domain::model::ResourceKind::Tool)
                         .count(),
                     loaded.config.runtime.kind.as_str(),
                     loaded.config.auth.mode.as_str(),

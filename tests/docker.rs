@@ -19,7 +19,7 @@ use common::docker::{
     DEPLOY_TIMEOUT, DockerGateway, LABEL_SPEC_HASH, engine_or_skip, ids, label, published_url,
 };
 use common::{client, eventually, mcp};
-use mcp_gateway::model::ResourceKind;
+use mcp_gateway::domain::model::ResourceKind;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -257,7 +257,7 @@ async fn killed_replicas_return_and_restarts_adopt_and_reap() {
     // While the gateway is down, dk-gone is deleted from its store.
     gw.stop();
     {
-        let store = mcp_gateway::store::Store::open(&gw.db).expect("open store");
+        let store = mcp_gateway::infra::store::Store::open(&gw.db).expect("open store");
         store
             .delete(ResourceKind::Adapter, "dk-gone", |_| Ok::<(), ()>(()))
             .expect("delete")

@@ -21,7 +21,7 @@ use common::cluster::{
 use common::exposition::Exposition;
 use common::{Gateway, client, eventually, mcp};
 use kube_double::Kind;
-use mcp_gateway::model::ResourceKind;
+use mcp_gateway::domain::model::ResourceKind;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -353,7 +353,7 @@ async fn restart_adopts_and_reaps(cluster: &Cluster, dir: &Path, prefix: &str) {
     // The gateway dies; the resource is deleted from its store meanwhile.
     let config_path = gw.config_path.clone();
     gw.kill9();
-    let store = mcp_gateway::store::Store::open(&dir.join("gw.db")).expect("open the store");
+    let store = mcp_gateway::infra::store::Store::open(&dir.join("gw.db")).expect("open the store");
     store
         .delete(ResourceKind::Adapter, &gone, |_| Ok::<(), ()>(()))
         .expect("delete")
@@ -583,7 +583,8 @@ async fn the_same_config_serves_on_kubernetes() {
     let cluster_text = laptop.replace("kind = \"docker\"", "kind = \"kubernetes\"");
     assert_ne!(laptop, cluster_text);
     let parse = |text: &str| {
-        mcp_gateway::config::parse(text, "config.toml", dir.path().to_path_buf()).expect("valid")
+        mcp_gateway::infra::config::parse(text, "config.toml", dir.path().to_path_buf())
+            .expect("valid")
     };
     let (on_docker, on_kubernetes) = (parse(&laptop), parse(&cluster_text));
     assert_eq!(on_docker.config.runtime.kind.as_str(), "docker");
@@ -710,7 +711,7 @@ fn deploy_manifests_are_valid_kubernetes_objects() {
                     let config = doc["data"]["config.toml"]
                         .as_str()
                         .expect("config.toml in the ConfigMap");
-                    let loaded = mcp_gateway::config::parse(config, &file, deploy.clone())
+                    let loaded = mcp_gateway::infra::config::parse(config, &file, deploy.clone())
                         .unwrap_or_else(|err| panic!("{file}: config.toml: {err}"));
                     assert_eq!(loaded.config.runtime.kind.as_str(), "kubernetes");
                     assert!(

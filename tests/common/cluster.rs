@@ -45,7 +45,7 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a double with the sample servers as images and writes its kubeconfig into `dir`.
     pub async fn double(dir: &Path) -> Cluster {
-        mcp_gateway::http_client::install_crypto_provider();
+        mcp_gateway::infra::http_client::install_crypto_provider();
         let namespace = "mcp-test".to_string();
         let images = HashMap::from([
             (
@@ -89,7 +89,7 @@ impl Cluster {
             );
             return None;
         }
-        mcp_gateway::http_client::install_crypto_provider();
+        mcp_gateway::infra::http_client::install_crypto_provider();
         let options = KubeConfigOptions {
             context: std::env::var("MCP_GATEWAY_K8S_CONTEXT").ok(),
             ..KubeConfigOptions::default()

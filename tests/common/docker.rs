@@ -192,7 +192,7 @@ impl Drop for DockerGateway {
 
 /// The gateway id the gateway stored in its SQLite file.
 pub fn gateway_id(db: &Path) -> String {
-    let store = mcp_gateway::store::Store::open(db).expect("open the gateway's store");
+    let store = mcp_gateway::infra::store::Store::open(db).expect("open the gateway's store");
     let id = store
         .setting("gateway_id")
         .expect("read gateway_id")

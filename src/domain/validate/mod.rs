@@ -1,0 +1,718 @@
+//! Turns untrusted input (a JSON body or a config.toml table) into a valid [`ResourceSpec`].
+//!
+//! Every rule lives here as a small pure function, and [`parse_spec`] reports *every* invalid field
+//! at once (a client fixing one error at a time is a bad experience). Nothing reaches the store or a
+//! runtime without passing through this module.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+pub mod schema;
+
+use crate::domain::model::{
+    DEFAULT_ADAPTER_PATH, DEFAULT_IMAGE_VERSION, DEFAULT_PORT, DEFAULT_TOOL_PATH, ResourceKind,
+    ResourceSpec, ToolDefinition,
+};
+
+pub const MAX_REPLICAS: u64 = 64;
+
+/// One invalid field: its JSON path (`toolDefinition.tool.name`) and the rule it breaks.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// What validation needs to know about the gateway it runs in.
+#[derive(Clone, Copy, Debug)]
+pub struct Context {
+    /// False with `runtime.kind = "none"`: image-based resources are refused.
+    pub deploys_images: bool,
+}
+
+/// Fields the server sets; clients may send them back (GET, edit, PUT) and they are ignored.
+const SERVER_SET: &[&str] = &["id", "createdBy", "createdAt", "lastUpdatedAt", "source"];
+
+const ADAPTER_FIELDS: &[&str] = &[
+    "name",
+    "imageName",
+    "imageVersion",
+    "url",
+    "port",
+    "path",
+    "environmentVariables",
+    "replicaCount",
+    "description",
+    "useWorkloadIdentity",
+    "requiredRoles",
+];
+
+const TOOL_DEFINITION_FIELDS: &[&str] = &["tool", "port", "path"];
+
+/// Parses and validates a resource body. Returns every problem found, or the normalised spec
+/// (defaults filled in).
+pub fn parse_spec(
+    kind: ResourceKind,
+    body: &Map<String, Value>,
+    ctx: Context,
+) -> Result<ResourceSpec, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    check_known_fields(kind, body, "", &mut errors);
+    let mut f = Fields {
+        obj: body,
+        prefix: "",
+        errors: &mut errors,
+    };
+
+    let name = f.string("name");
+    let image_name = f.string("imageName");
+    let image_version = f.string("imageVersion");
+    let url = f.string("url");
+    let port = f.port("port");
+    let path = f.string("path");
+    let environment_variables = f.string_map("environmentVariables");
+    let replica_count = f.integer("replicaCount", 0, MAX_REPLICAS);
+    let description = f.string("description");
+    let use_workload_identity = f.boolean("useWorkloadIdentity");
+    let required_roles = f.string_list("requiredRoles");
+    let tool_definition = if kind == ResourceKind::Tool {
+        f.object("toolDefinition")
+    } else {
+        None
+    };
+
+    match &name {
+        None if !body.contains_key("name") => errors.push(FieldError::new("name", "is required")),
+        Some(name) => {
+            if let Err(rule) = check_name(name) {
+                errors.push(FieldError::new("name", rule));
+            }
+        }
+        None => {}
+    }
+
+    // Image-based or url-based: exactly one.
+    match (&image_name, &url) {
+        (Some(_), Some(_)) => errors.push(FieldError::new(
+            "url",
+            "give either imageName (the gateway deploys it) or url (a remote server), not both",
+        )),
+        (None, None) if !body.contains_key("imageName") && !body.contains_key("url") => errors
+            .push(FieldError::new(
+                "imageName",
+                "is required unless url is given (a remote server the gateway only proxies to)",
+            )),
+        _ => {}
+    }
+    if let Some(image) = &image_name {
+        if let Err(rule) = check_image_name(image) {
+            errors.push(FieldError::new("imageName", rule));
+        } else if !ctx.deploys_images {
+            errors.push(FieldError::new(
+                "imageName",
+                "this gateway runs with runtime.kind = \"none\" and deploys no images: give a url \
+                 instead, or set runtime.kind to \"docker\" or \"kubernetes\" in config.toml",
+            ));
+        }
+    }
+    check_some(
+        &mut errors,
+        "imageVersion",
+        image_version.as_deref(),
+        check_image_version,
+    );
+    check_some(&mut errors, "url", url.as_deref(), check_url);
+    check_some(&mut errors, "path", path.as_deref(), check_path);
+    if let Some(env) = &environment_variables {
+        for (key, value) in env {
+            if let Err(rule) = check_env_name(key) {
+                errors.push(FieldError::new(format!("environmentVariables.{key}"), rule));
+            } else if value.contains('\0') {
+                errors.push(FieldError::new(
+                    format!("environmentVariables.{key}"),
+                    "must not contain a NUL character",
+                ));
+            }
+        }
+    }
+    if let Some(roles) = &required_roles {
+        for (i, role) in roles.iter().enumerate() {
+            if let Err(rule) = check_role(role) {
+                errors.push(FieldError::new(format!("requiredRoles[{i}]"), rule));
+            }
+        }
+    }
+    if description.as_ref().is_some_and(|d| d.len() > 4096) {
+        errors.push(FieldError::new(
+            "description",
+            "must be at most 4096 bytes long",
+        ));
+    }
+
+    let is_url = url.is_some();
+    if is_url {
+        // A remote server runs no container: container settings would be silently ignored.
+        let container_only = [
+            (
+                "imageVersion",
+                body.contains_key("imageVersion") && image_version.is_some(),
+                "goes with imageName; a url resource runs no container",
+            ),
+            (
+                "environmentVariables",
+                environment_variables
+                    .as_ref()
+                    .is_some_and(|e| !e.is_empty()),
+                "a url resource runs no container, so it has no environment",
+            ),
+            (
+                "replicaCount",
+                replica_count.is_some_and(|r| r != 1),
+                "a url resource is one remote server: leave replicaCount out or set it to 1",
+            ),
+            (
+                "useWorkloadIdentity",
+                use_workload_identity == Some(true),
+                "a url resource runs no workload, so it has no workload identity",
+            ),
+            (
+                "port",
+                port.is_some(),
+                "is the container port; a url resource gives its port in url",
+            ),
+            (
+                "path",
+                path.is_some(),
+                "is the path inside the container; a url resource gives its path in url",
+            ),
+        ];
+        for (field, present, why) in container_only {
+            if present {
+                errors.push(FieldError::new(field, why));
+            }
+        }
+    }
+
+    let tool_definition = match kind {
+        ResourceKind::Adapter => None,
+        ResourceKind::Tool => {
+            for field in ["port", "path"] {
+                if body.contains_key(field) && !is_url {
+                    errors.push(FieldError::new(
+                        field,
+                        format!("tools give their {field} in toolDefinition.{field}"),
+                    ));
+                }
+            }
+            match tool_definition {
+                Some(def) => parse_tool_definition(def, name.as_deref(), is_url, &mut errors),
+                None => {
+                    if !body.contains_key("toolDefinition") {
+                        errors.push(FieldError::new(
+                            "toolDefinition",
+                            "is required for tools: { \"tool\": { \"name\", \"inputSchema\", ... }, \"port\", \"path\" }",
+                        ));
+                    }
+                    None
+                }
+            }
+        }
+    };
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let name = name.unwrap_or_default();
+    let image_based = image_name.is_some();
+    Ok(ResourceSpec {
+        name,
+        image_version: image_based
+            .then(|| image_version.unwrap_or_else(|| DEFAULT_IMAGE_VERSION.to_string())),
+        image_name,
+        url,
+        port: (kind == ResourceKind::Adapter && image_based).then(|| port.unwrap_or(DEFAULT_PORT)),
+        path: (kind == ResourceKind::Adapter && image_based)
+            .then(|| path.unwrap_or_else(|| DEFAULT_ADAPTER_PATH.to_string())),
+        environment_variables: environment_variables.unwrap_or_default(),
+        replica_count: replica_count.map_or(1, |r| r as u32),
+        description: description.unwrap_or_default(),
+        use_workload_identity: use_workload_identity.unwrap_or(false),
+        required_roles: required_roles.unwrap_or_default(),
+        tool_definition,
+    })
+}
+
+fn parse_tool_definition(
+    def: &Map<String, Value>,
+    resource_name: Option<&str>,
+    is_url: bool,
+    errors: &mut Vec<FieldError>,
+) -> Option<ToolDefinition> {
+    let before = errors.len();
+    for key in def.keys() {
+        if !TOOL_DEFINITION_FIELDS.contains(&key.as_str()) {
+            errors.push(FieldError::new(
+                format!("toolDefinition.{key}"),
+                format!(
+                    "unknown field; toolDefinition has {}",
+                    TOOL_DEFINITION_FIELDS.join(", ")
+                ),
+            ));
+        }
+    }
+    let mut f = Fields {
+        obj: def,
+        prefix: "toolDefinition.",
+        errors,
+    };
+    let tool = f.object("tool").cloned();
+    let port = f.port("port");
+    let path = f.string("path");
+    if is_url {
+        for (field, present) in [("port", port.is_some()), ("path", path.is_some())] {
+            if present {
+                errors.push(FieldError::new(
+                    format!("toolDefinition.{field}"),
+                    format!(
+                        "is for tools the gateway deploys; a url tool gives its {field} in url"
+                    ),
+                ));
+            }
+        }
+    }
+    check_some(errors, "toolDefinition.path", path.as_deref(), check_path);
+    match &tool {
+        None if !def.contains_key("tool") => errors.push(FieldError::new(
+            "toolDefinition.tool",
+            "is required: the MCP tool object with name, description and inputSchema",
+        )),
+        None => {}
+        Some(tool) => check_tool(tool, resource_name, errors),
+    }
+    if errors.len() > before {
+        return None;
+    }
+    Some(ToolDefinition {
+        tool: tool.unwrap_or_default(),
+        port: port.unwrap_or(DEFAULT_PORT),
+        path: path.unwrap_or_else(|| DEFAULT_TOOL_PATH.to_string()),
+    })
+}
+
+fn check_tool(
+    tool: &Map<String, Value>,
+    resource_name: Option<&str>,
+    errors: &mut Vec<FieldError>,
+) {
+    match tool.get("name") {
+        Some(Value::String(tool_name)) => {
+            if let Err(rule) = check_tool_name(tool_name) {
+                errors.push(FieldError::new("toolDefinition.tool.name", rule));
+            } else if resource_name.is_some_and(|n| n != tool_name) {
+                errors.push(FieldError::new(
+                    "toolDefinition.tool.name",
+                    format!(
+                        "must equal the resource name \"{}\" (the router finds tools by it)",
+                        resource_name.unwrap_or_default()
+                    ),
+                ));
+            }
+        }
+        Some(_) => errors.push(FieldError::new(
+            "toolDefinition.tool.name",
+            "must be a string",
+        )),
+        None => errors.push(FieldError::new("toolDefinition.tool.name", "is required")),
+    }
+    if let Some(description) = tool.get("description")
+        && !description.is_string()
+    {
+        errors.push(FieldError::new(
+            "toolDefinition.tool.description",
+            "must be a string",
+        ));
+    }
+    match tool.get("inputSchema") {
+        Some(schema) => {
+            // Compiled exactly as the router will, so a registered tool can always be called.
+            if let Err(rule) = check_object_schema(schema)
+                .and_then(|()| crate::domain::validate::schema::compile(schema).map(drop))
+            {
+                errors.push(FieldError::new("toolDefinition.tool.inputSchema", rule));
+            }
+        }
+        None => errors.push(FieldError::new(
+            "toolDefinition.tool.inputSchema",
+            "is required: a JSON Schema with \"type\": \"object\"",
+        )),
+    }
+    if let Some(schema) = tool.get("outputSchema")
+        && let Err(rule) = check_object_schema(schema)
+    {
+        errors.push(FieldError::new("toolDefinition.tool.outputSchema", rule));
+    }
+}
+
+/// Applies `check` to an optional value, recording the broken rule under `field`.
+fn check_some(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: Option<&str>,
+    check: fn(&str) -> Result<(), String>,
+) {
+    if let Some(value) = value
+        && let Err(rule) = check(value)
+    {
+        errors.push(FieldError::new(field, rule));
+    }
+}
+
+/// Reports unknown top-level fields (a typo like `replicacount` must not be silently dropped).
+fn check_known_fields(
+    kind: ResourceKind,
+    body: &Map<String, Value>,
+    prefix: &str,
+    errors: &mut Vec<FieldError>,
+) {
+    for key in body.keys() {
+        let known = ADAPTER_FIELDS.contains(&key.as_str())
+            || SERVER_SET.contains(&key.as_str())
+            || (kind == ResourceKind::Tool && key == "toolDefinition");
+        if !known {
+            let hint = if kind == ResourceKind::Adapter && key == "toolDefinition" {
+                "only tools have a toolDefinition (POST it to /tools)".to_string()
+            } else {
+                let mut fields = ADAPTER_FIELDS.to_vec();
+                if kind == ResourceKind::Tool {
+                    fields.push("toolDefinition");
+                }
+                format!("unknown field; known fields are {}", fields.join(", "))
+            };
+            errors.push(FieldError::new(format!("{prefix}{key}"), hint));
+        }
+    }
+}
+
+/// Typed access to the fields of one JSON object, recording type errors with their path.
+struct Fields<'a, 'e> {
+    obj: &'a Map<String, Value>,
+    prefix: &'static str,
+    errors: &'e mut Vec<FieldError>,
+}
+
+impl<'a> Fields<'a, '_> {
+    /// The value of `key`, treating JSON `null` as absent.
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.obj.get(key).filter(|v| !v.is_null())
+    }
+
+    fn fail(&mut self, key: &str, message: impl Into<String>) {
+        self.errors
+            .push(FieldError::new(format!("{}{key}", self.prefix), message));
+    }
+
+    fn string(&mut self, key: &str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(s) => Some(s.clone()),
+            _ => {
+                self.fail(key, "must be a string");
+                None
+            }
+        }
+    }
+
+    fn boolean(&mut self, key: &str) -> Option<bool> {
+        match self.get(key)? {
+            Value::Bool(b) => Some(*b),
+            _ => {
+                self.fail(key, "must be true or false");
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, key: &str, min: u64, max: u64) -> Option<u64> {
+        match self.get(key)?.as_u64() {
+            Some(n) if (min..=max).contains(&n) => Some(n),
+            _ => {
+                self.fail(key, format!("must be an integer from {min} to {max}"));
+                None
+            }
+        }
+    }
+
+    fn port(&mut self, key: &str) -> Option<u16> {
+        self.integer(key, 1, 65535).map(|p| p as u16)
+    }
+
+    fn object(&mut self, key: &str) -> Option<&'a Map<String, Value>> {
+        match self.get(key)? {
+            Value::Object(map) => Some(map),
+            _ => {
+                self.fail(key, "must be an object");
+                None
+            }
+        }
+    }
+
+    fn string_map(&mut self, key: &str) -> Option<BTreeMap<String, String>> {
+        let map = self.object(key)?;
+        let mut out = BTreeMap::new();
+        for (name, value) in map {
+            match value {
+                Value::String(s) => {
+                    out.insert(name.clone(), s.clone());
+                }
+                _ => self.fail(&format!("{key}.{name}"), "must be a string"),
+            }
+        }
+        Some(out)
+    }
+
+    fn string_list(&mut self, key: &str) -> Option<Vec<String>> {
+        let Value::Array(items) = self.get(key)? else {
+            self.fail(key, "must be an array of strings");
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match item {
+                Value::String(s) => out.push(s.clone()),
+                _ => self.fail(&format!("{key}[{i}]"), "must be a string"),
+            }
+        }
+        Some(out)
+    }
+}
+
+/// Resource names: DNS labels, so they work as container, Service and StatefulSet names.
+pub fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err("must be 1 to 63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit (^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$)".into())
+    }
+}
+
+/// MCP tool names (2025-11-25): 1 to 128 of `A-Za-z0-9_-.`.
+pub fn check_tool_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err("must be 1 to 128 characters of A-Z, a-z, 0-9, '_', '-' and '.' (the MCP tool name rule)".into())
+    }
+}
+
+/// Environment variable names as POSIX shells accept them.
+pub fn check_env_name(name: &str) -> Result<(), String> {
+    let mut bytes = name.bytes();
+    let ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err("is not a valid environment variable name (^[A-Za-z_][A-Za-z0-9_]*$)".into())
+    }
+}
+
+fn check_role(role: &str) -> Result<(), String> {
+    if role.is_empty() || role.len() > 256 {
+        return Err("must be 1 to 256 characters".into());
+    }
+    if role
+        .chars()
+        .any(|c| c == ',' || c.is_control() || c.is_whitespace())
+    {
+        return Err("must not contain commas, spaces or control characters (roles travel comma-separated in X-Mcp-Roles)".into());
+    }
+    Ok(())
+}
+
+/// An image repository as Docker parses it: `[host[:port]/]component(/component)*`, lowercase
+/// components of `[a-z0-9]` joined by `.`, `_`, `__` or dashes. No tag here (that is imageVersion),
+/// no scheme, no `..`.
+pub fn check_image_name(image: &str) -> Result<(), String> {
+    const RULE: &str = "must be a Docker image name like \"mcp-example\" or \"registry.example.com:5000/team/server\": lowercase letters, digits and separators, no scheme, no tag (put it in imageVersion)";
+    if image.is_empty() || image.len() > 255 || image.contains("://") || image.contains("..") {
+        return Err(RULE.into());
+    }
+    if image.contains('@') {
+        return Err("must not contain a digest: give it as imageVersion \"sha256:...\"".into());
+    }
+    let mut parts: Vec<&str> = image.split('/').collect();
+    // A first part with a '.', a ':' or equal to "localhost" is a registry host (Docker's rule).
+    if parts.len() > 1 {
+        let first = parts[0];
+        if first.contains('.') || first.contains(':') || first == "localhost" {
+            check_registry_host(first).map_err(|_| RULE.to_string())?;
+            parts.remove(0);
+        }
+    }
+    if parts.iter().any(|part| part.contains(':')) {
+        return Err("must not contain a tag: put it in imageVersion".into());
+    }
+    if parts.iter().all(|part| is_path_component(part)) {
+        Ok(())
+    } else {
+        Err(RULE.into())
+    }
+}
+
+fn check_registry_host(host: &str) -> Result<(), ()> {
+    let (name, port) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    let name_ok = !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    if name_ok && port_ok { Ok(()) } else { Err(()) }
+}
+
+fn is_path_component(part: &str) -> bool {
+    // [a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)*
+    let bytes = part.as_bytes();
+    if bytes.is_empty() || !is_alnum_lower(bytes[0]) || !is_alnum_lower(bytes[bytes.len() - 1]) {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if is_alnum_lower(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !is_alnum_lower(bytes[i]) {
+            i += 1;
+        }
+        let sep = &part[start..i];
+        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-');
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn is_alnum_lower(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit()
+}
+
+/// A Docker tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`) or a digest `sha256:<64 hex>`.
+pub fn check_image_version(version: &str) -> Result<(), String> {
+    if let Some(hex) = version.strip_prefix("sha256:") {
+        if hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        {
+            return Ok(());
+        }
+        return Err("a digest must be \"sha256:\" followed by 64 lowercase hex digits".into());
+    }
+    let bytes = version.as_bytes();
+    let ok = !bytes.is_empty()
+        && bytes.len() <= 128
+        && (bytes[0].is_ascii_alphanumeric() || bytes[0] == b'_')
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && !version.contains("..");
+    if ok {
+        Ok(())
+    } else {
+        Err("must be a Docker tag (1 to 128 of A-Z, a-z, 0-9, '_', '.', '-', not starting with '.' or '-') or a digest sha256:<hex>".into())
+    }
+}
+
+/// An absolute http(s) URL with a host and no credentials.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| "must be an absolute http:// or https:// URL".to_string())?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err("must be an absolute http:// or https:// URL".into()),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err("must be an absolute http:// or https:// URL with a host".into());
+    };
+    if authority.as_str().contains('@') {
+        return Err("must not contain credentials (user:password@); the gateway never forwards secrets in URLs".into());
+    }
+    if authority.host().is_empty() {
+        return Err("must have a host".into());
+    }
+    if uri.port_u16() == Some(0) {
+        return Err("port must be from 1 to 65535".into());
+    }
+    Ok(())
+}
+
+/// An HTTP path: starts with `/`, only unreserved URL characters and `/`, no `..` segment.
+pub fn check_path(path: &str) -> Result<(), String> {
+    let ok = path.starts_with('/')
+        && path.len() <= 1024
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'.' | b'_' | b'~'))
+        && !path
+            .split('/')
+            .any(|segment| segment == ".." || segment == ".");
+    if ok {
+        Ok(())
+    } else {
+        Err("must start with '/' and hold only A-Z, a-z, 0-9, '/', '-', '.', '_' and '~', with no '.' or '..' segments".into())
+    }
+}
+
+/// A JSON Schema object describing an object (`"type": "object"`), as MCP requires for tools.
+fn check_object_schema(schema: &Value) -> Result<(), String> {
+    let Value::Object(map) = schema else {
+        return Err("must be a JSON Schema object".into());
+    };
+    match map.get("type") {
+        Some(Value::String(t)) if t == "object" => Ok(()),
+        _ => Err("must be an object schema: \"type\": \"object\"".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests;

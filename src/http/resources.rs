@@ -1,0 +1,476 @@
+//! `/adapters` and `/tools`: one generic set of handlers, parameterised by [`ResourceKind`].
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use http::{HeaderValue, StatusCode, header};
+use utoipa::openapi::HttpMethod;
+
+use super::openapi::{
+    array_of, json_body, json_response, operation, path_param, problem, query_param, schema_ref,
+    text_response,
+};
+use super::routes::Route;
+use super::{ApiError, AppState, JsonObject};
+use crate::domain::clock::now;
+use crate::domain::counters::ResourceMetrics;
+use crate::domain::model::{Resource, ResourceKind, Source};
+use crate::domain::validate::{self, FieldError};
+use crate::infra::auth::{Caller, can_read, can_write};
+
+/// Default and largest `tail` for logs.
+const DEFAULT_TAIL: u32 = 200;
+const MAX_TAIL: u32 = 10_000;
+
+pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
+    let collection = kind.collection();
+    let base = format!("/{collection}");
+    let item = format!("/{collection}/{{name}}");
+    let noun = kind.as_str();
+    let tag = collection;
+    let id = |verb: &str| format!("{verb}{}", capitalise(noun));
+    let name = || path_param("name", &format!("The {noun}'s name"));
+    vec![
+        Route {
+            method: HttpMethod::Post,
+            path: base.clone(),
+            operation: operation(&id("create"), &format!("Create an {noun}"), tag)
+                .request_body(Some(json_body("ResourceSpec")))
+                .response(
+                    "201",
+                    json_response(
+                        &format!("The stored {noun}; Location names it"),
+                        schema_ref("Resource"),
+                    ),
+                )
+                .response("400", problem("Invalid fields, each named"))
+                .response("401", problem("No valid credentials"))
+                .response(
+                    "403",
+                    problem("Not allowed (useWorkloadIdentity needs the admin role)"),
+                )
+                .response("409", problem("The name is taken"))
+                .response("413", problem("Body over 1 MiB"))
+                .response("415", problem("Not JSON"))
+                .build(),
+            handler: post(
+                move |state: State<AppState>, caller: Caller, body: JsonObject| {
+                    create(kind, state, caller, body)
+                },
+            ),
+        },
+        Route {
+            method: HttpMethod::Get,
+            path: base.clone(),
+            operation: operation(
+                &id("list"),
+                &format!("List the {collection} the caller may read"),
+                tag,
+            )
+            .response(
+                "200",
+                json_response(&format!("The {collection}, by name"), array_of("Resource")),
+            )
+            .response("401", problem("No valid credentials"))
+            .build(),
+            handler: get(move |state: State<AppState>, caller: Caller| list(kind, state, caller)),
+        },
+        Route {
+            method: HttpMethod::Get,
+            path: item.clone(),
+            operation: operation(&id("get"), &format!("Get an {noun}"), tag)
+                .parameter(name())
+                .response(
+                    "200",
+                    json_response(&format!("The {noun}"), schema_ref("Resource")),
+                )
+                .response("403", problem("The caller may not read it"))
+                .response("404", problem("No such resource"))
+                .build(),
+            handler: get(
+                move |state: State<AppState>, caller: Caller, Path(name): Path<String>| {
+                    get_one(kind, state, caller, name)
+                },
+            ),
+        },
+        Route {
+            method: HttpMethod::Put,
+            path: item.clone(),
+            operation: operation(
+                &id("update"),
+                &format!("Replace an {noun}'s definition"),
+                tag,
+            )
+            .parameter(name())
+            .request_body(Some(json_body("ResourceSpec")))
+            .response(
+                "200",
+                json_response(&format!("The updated {noun}"), schema_ref("Resource")),
+            )
+            .response("400", problem("Invalid fields, each named"))
+            .response("403", problem("Only the creator or an admin may change it"))
+            .response("404", problem("No such resource"))
+            .response(
+                "409",
+                problem("Owned by config.toml: edit the file instead"),
+            )
+            .response("413", problem("Body over 1 MiB"))
+            .build(),
+            handler: put(
+                move |state: State<AppState>,
+                      caller: Caller,
+                      Path(name): Path<String>,
+                      body: JsonObject| update(kind, state, caller, name, body),
+            ),
+        },
+        Route {
+            method: HttpMethod::Delete,
+            path: item.clone(),
+            operation: operation(
+                &id("delete"),
+                &format!("Delete an {noun} and its workload"),
+                tag,
+            )
+            .parameter(name())
+            .response("204", utoipa::openapi::Response::new("Deleted"))
+            .response("403", problem("Only the creator or an admin may delete it"))
+            .response("404", problem("No such resource"))
+            .response(
+                "409",
+                problem("Owned by config.toml: edit the file instead"),
+            )
+            .build(),
+            handler: delete(
+                move |state: State<AppState>, caller: Caller, Path(name): Path<String>| {
+                    remove(kind, state, caller, name)
+                },
+            ),
+        },
+        Route {
+            method: HttpMethod::Get,
+            path: format!("{item}/status"),
+            operation: operation(
+                &id("status"),
+                &format!("Deployment status of an {noun}"),
+                tag,
+            )
+            .parameter(name())
+            .response(
+                "200",
+                json_response(
+                    "Replica counts and per-replica state",
+                    schema_ref("StatusView"),
+                ),
+            )
+            .response("403", problem("The caller may not read it"))
+            .response("404", problem("No such resource"))
+            .build(),
+            handler: get(
+                move |state: State<AppState>, caller: Caller, Path(name): Path<String>| {
+                    status_of(kind, state, caller, name)
+                },
+            ),
+        },
+        Route {
+            method: HttpMethod::Get,
+            path: format!("{item}/logs"),
+            operation: operation(
+                &id("logs"),
+                &format!("Logs of one replica of an {noun}"),
+                tag,
+            )
+            .parameter(name())
+            .parameter(query_param("instance", "Replica index (default 0)"))
+            .parameter(query_param(
+                "tail",
+                "Number of lines from the end (default 200, at most 10000)",
+            ))
+            .response("200", text_response("stdout and stderr of the replica"))
+            .response("400", problem("Bad query parameter"))
+            .response("403", problem("The caller may not read it"))
+            .response("404", problem("No such resource or instance"))
+            .build(),
+            handler: get(
+                move |state: State<AppState>,
+                      caller: Caller,
+                      Path(name): Path<String>,
+                      RawQuery(query): RawQuery| {
+                    logs(kind, state, caller, name, query)
+                },
+            ),
+        },
+    ]
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Runs a blocking store call off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|err| ApiError::Internal(format!("store task failed: {err}")))
+}
+
+fn resource_json(resource: &Resource) -> Json<serde_json::Value> {
+    Json(serde_json::to_value(resource.view()).unwrap_or_default())
+}
+
+/// The resource if it exists and the caller may read it.
+fn readable(
+    state: &AppState,
+    kind: ResourceKind,
+    caller: &Caller,
+    name: &str,
+) -> Result<Arc<Resource>, ApiError> {
+    let resource = state
+        .store
+        .get(kind, name)
+        .ok_or_else(|| ApiError::NotFound(format!("{kind} \"{name}\" does not exist")))?;
+    if !can_read(caller, &resource) {
+        return Err(ApiError::Forbidden(format!(
+            "you may not read {kind} \"{name}\": it is readable by its creator, admins and the roles in its requiredRoles"
+        )));
+    }
+    Ok(resource)
+}
+
+async fn create(
+    kind: ResourceKind,
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonObject(body): JsonObject,
+) -> Result<Response, ApiError> {
+    let spec =
+        validate::parse_spec(kind, &body, state.validation_context()).map_err(ApiError::Invalid)?;
+    if spec.use_workload_identity && !caller.is_admin {
+        return Err(ApiError::Forbidden(
+            "useWorkloadIdentity: true needs the admin role".into(),
+        ));
+    }
+    let at = now();
+    let resource = Resource {
+        kind,
+        spec,
+        created_by: caller.user_id.clone(),
+        created_at: at.clone(),
+        last_updated_at: at,
+        source: Source::Api,
+        metrics: ResourceMetrics::new(kind),
+    };
+    let store = state.store.clone();
+    let stored = blocking(move || store.create(resource)).await??;
+    tracing::info!(kind = %kind, name = stored.name(), by = %caller.user_id, "created");
+    let location = format!("/{}/{}", kind.collection(), stored.name());
+    let mut response = (StatusCode::CREATED, resource_json(&stored)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+async fn list(
+    kind: ResourceKind,
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Json<Vec<serde_json::Value>> {
+    let visible = state
+        .store
+        .list(kind)
+        .into_iter()
+        .filter(|r| can_read(&caller, r))
+        .filter_map(|r| serde_json::to_value(r.view()).ok())
+        .collect();
+    Json(visible)
+}
+
+async fn get_one(
+    kind: ResourceKind,
+    State(state): State<AppState>,
+    caller: Caller,
+    name: String,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(resource_json(&*readable(&state, kind, &caller, &name)?))
+}
+
+async fn update(
+    kind: ResourceKind,
+    State(state): State<AppState>,
+    caller: Caller,
+    name: String,
+    JsonObject(mut body): JsonObject,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if state.store.get(kind, &name).is_none() {
+        return Err(ApiError::NotFound(format!(
+            "{kind} \"{name}\" does not exist"
+        )));
+    }
+    match body.get("name") {
+        None | Some(serde_json::Value::Null) => {
+            body.insert("name".into(), serde_json::Value::String(name.clone()));
+        }
+        Some(serde_json::Value::String(given)) if *given == name => {}
+        Some(_) => {
+            return Err(ApiError::Invalid(vec![FieldError::new(
+                "name",
+                format!(
+                    "must equal the name in the URL (\"{name}\"); a resource cannot be renamed"
+                ),
+            )]));
+        }
+    }
+    let spec =
+        validate::parse_spec(kind, &body, state.validation_context()).map_err(ApiError::Invalid)?;
+    let store = state.store.clone();
+    let who = caller.clone();
+    let result = blocking(move || {
+        store.update(kind, &name, |current| {
+            if !can_write(&who, current) {
+                return Err(ApiError::Forbidden(format!(
+                    "only the creator ({}) or an admin may change {kind} \"{}\"",
+                    current.created_by,
+                    current.name()
+                )));
+            }
+            if current.source == Source::Config {
+                return Err(ApiError::Conflict(format!(
+                    "{kind} \"{}\" is declared in the config file; edit the file to change it",
+                    current.name()
+                )));
+            }
+            if spec.use_workload_identity != current.spec.use_workload_identity {
+                return Err(ApiError::Invalid(vec![FieldError::new(
+                    "useWorkloadIdentity",
+                    "cannot change after create (the workload's identity and selector depend on it); delete and re-create the resource",
+                )]));
+            }
+            Ok(Resource {
+                spec,
+                last_updated_at: now(),
+                ..current.clone()
+            })
+        })
+    })
+    .await??;
+    let updated = result?;
+    tracing::info!(kind = %kind, name = updated.name(), by = %caller.user_id, "updated");
+    Ok(resource_json(&updated))
+}
+
+async fn remove(
+    kind: ResourceKind,
+    State(state): State<AppState>,
+    caller: Caller,
+    name: String,
+) -> Result<StatusCode, ApiError> {
+    let store = state.store.clone();
+    let who = caller.clone();
+    let deleted = blocking(move || {
+        store.delete(kind, &name, |current| {
+            if !can_write(&who, current) {
+                return Err(ApiError::Forbidden(format!(
+                    "only the creator ({}) or an admin may delete {kind} \"{}\"",
+                    current.created_by,
+                    current.name()
+                )));
+            }
+            if current.source == Source::Config {
+                return Err(ApiError::Conflict(format!(
+                    "{kind} \"{}\" is declared in the config file; remove it from the file instead",
+                    current.name()
+                )));
+            }
+            Ok(())
+        })
+    })
+    .await???;
+    tracing::info!(kind = %kind, name = deleted.name(), by = %caller.user_id, "deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn status_of(
+    kind: ResourceKind,
+    State(state): State<AppState>,
+    caller: Caller,
+    name: String,
+) -> Result<Json<crate::domain::model::StatusView>, ApiError> {
+    let resource = readable(&state, kind, &caller, &name)?;
+    Ok(Json(state.status.of(&resource).await))
+}
+
+async fn logs(
+    kind: ResourceKind,
+    State(state): State<AppState>,
+    caller: Caller,
+    name: String,
+    query: Option<String>,
+) -> Result<Response, ApiError> {
+    let (instance, tail) = parse_logs_query(query.as_deref().unwrap_or(""))?;
+    let resource = readable(&state, kind, &caller, &name)?;
+    let text = state.status.logs(&resource, instance, tail).await?;
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+fn parse_logs_query(query: &str) -> Result<(u32, u32), ApiError> {
+    let mut instance = 0;
+    let mut tail = DEFAULT_TAIL;
+    let mut errors = Vec::new();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "instance" => match value.parse::<u32>() {
+                Ok(n) => instance = n,
+                Err(_) => errors.push(FieldError::new(
+                    "instance",
+                    "must be a replica index (0, 1, ...)",
+                )),
+            },
+            "tail" => match value.parse::<u32>() {
+                Ok(n) if (1..=MAX_TAIL).contains(&n) => tail = n,
+                _ => errors.push(FieldError::new(
+                    "tail",
+                    format!("must be an integer from 1 to {MAX_TAIL}"),
+                )),
+            },
+            other => errors.push(FieldError::new(
+                other,
+                "unknown query parameter; logs take instance and tail",
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok((instance, tail))
+    } else {
+        Err(ApiError::Invalid(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_query_defaults_and_errors() {
+        assert_eq!(parse_logs_query("").expect("ok"), (0, DEFAULT_TAIL));
+        assert_eq!(parse_logs_query("instance=2&tail=5").expect("ok"), (2, 5));
+        let Err(ApiError::Invalid(errors)) = parse_logs_query("instance=x&tail=0&foo=1") else {
+            panic!("expected field errors");
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["instance", "tail", "foo"]);
+    }
+}

@@ -1,0 +1,106 @@
+//! Phase: the upstream's answer back to the client. An upstream `Mcp-Session-Id` becomes a
+//! sealed token naming the replica; headers are cleaned; the body streams through untouched.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::body::Body;
+use axum::response::Response;
+use http::{HeaderValue, Method, StatusCode};
+use serde_json::Value;
+
+use super::Proxy;
+use super::session::{SessionClaims, valid_session_id};
+use crate::domain::clock::unix_now;
+use crate::domain::counters::UpstreamFailure;
+use crate::domain::model::Resource;
+use crate::infra::auth::Caller;
+use crate::services::edge::headers::{self, MCP_SESSION_ID};
+use crate::services::edge::jsonrpc::{code, jsonrpc_error};
+
+impl Proxy {
+    /// The client's response. `fresh`: the request had no session, so a session id in the answer
+    /// opens a new one.
+    #[allow(clippy::too_many_arguments)] // the phase's inputs, each used once; a struct would only rename them
+    pub(super) fn answer(
+        &self,
+        adapter: &Resource,
+        caller: &Caller,
+        method: &Method,
+        fresh: bool,
+        replica: u32,
+        upstream: Response,
+        id: impl Fn() -> Option<Value>,
+    ) -> Response {
+        let (mut head, body) = upstream.into_parts();
+        let minted = match head.headers.get(&MCP_SESSION_ID) {
+            None => None,
+            Some(upstream_id) if valid_session_id(upstream_id.as_bytes()) => {
+                let upstream_id = String::from_utf8_lossy(upstream_id.as_bytes()).into_owned();
+                self.mint(adapter, caller, replica, upstream_id, fresh)
+            }
+            Some(_) => {
+                adapter.metrics.upstream_failed(UpstreamFailure::Exchange);
+                return jsonrpc_error(
+                    StatusCode::BAD_GATEWAY,
+                    code::UPSTREAM,
+                    &format!(
+                        "adapter \"{}\" sent a session id that is not visible ASCII",
+                        adapter.name()
+                    ),
+                    id(),
+                );
+            }
+        };
+        headers::downstream_response(&mut head.headers);
+        if let Some(token) = minted {
+            head.headers.insert(MCP_SESSION_ID.clone(), token);
+        }
+        if *method == Method::DELETE && head.status.is_success() {
+            // Clients of the 1.x Python SDK treat 202 as an error; the session is over either way.
+            let mut response = Response::new(Body::empty());
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            return response;
+        }
+        Response::from_parts(head, body)
+    }
+
+    /// The sealed token for the upstream's session id on `replica`. A new session is counted;
+    /// an upstream that repeats its id on later answers gets them re-sealed, which is not
+    /// another session.
+    fn mint(
+        &self,
+        adapter: &Resource,
+        caller: &Caller,
+        replica: u32,
+        upstream: String,
+        fresh: bool,
+    ) -> Option<HeaderValue> {
+        let claims = SessionClaims {
+            adapter: adapter.name().to_string(),
+            user: caller.user_id.clone(),
+            replica,
+            upstream,
+            issued_at: unix_now(),
+        };
+        let token = self
+            .keys
+            .seal(&claims, nonce())
+            .and_then(|token| HeaderValue::from_str(&token).ok());
+        if token.is_some() && fresh {
+            adapter.metrics.session_minted();
+        }
+        token
+    }
+}
+
+fn nonce() -> [u8; 12] {
+    let mut nonce = [0u8; 12];
+    if getrandom::fill(&mut nonce).is_err() {
+        // Never reuse a nonce under one key: fall back to a counter mixed with the clock.
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed) as u64;
+        nonce[..8].copy_from_slice(&n.to_be_bytes());
+        nonce[8..].copy_from_slice(&(unix_now() as u32).to_be_bytes());
+    }
+    nonce
+}

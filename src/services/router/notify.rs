@@ -1,0 +1,98 @@
+//! `notifications/tools/list_changed`, for each connected client whose visible tools changed.
+//!
+//! The router publishes every new tool table on a watch channel. Each 2025-era session (from its
+//! `notifications/initialized`) and each 2026-07-28 `subscriptions/listen` stream runs one small
+//! loop over that channel with its own caller: it fingerprints what that caller may see and
+//! notifies only when the fingerprint moves, so a tool registered for team A never wakes team B.
+//! A loop ends with its session or stream; nothing is kept per client after that.
+
+use std::time::Duration;
+
+use rmcp::RoleServer;
+use rmcp::service::{Peer, SubscriptionContext};
+use tokio::sync::watch;
+
+use super::Core;
+use super::table::ToolTable;
+use crate::infra::auth::Caller;
+use std::sync::Arc;
+
+/// How often an idle session follower checks that its session still exists (sessions end by
+/// DELETE or idle timeout inside rmcp, which tells nobody).
+const SESSION_CHECK: Duration = Duration::from_secs(30);
+/// How long one notification may take to hand to a session before it is given up.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Follows the table for one 2025-era session until its transport closes.
+pub async fn follow_session(core: Arc<Core>, caller: Caller, peer: Peer<RoleServer>) {
+    let mut tables = core.subscribe();
+    let mut seen = fingerprint(&mut tables, &caller);
+    loop {
+        tokio::select! {
+            changed = tables.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep(SESSION_CHECK) => {
+                if peer.is_transport_closed() {
+                    return;
+                }
+                continue;
+            }
+        }
+        if peer.is_transport_closed() {
+            return;
+        }
+        let now = fingerprint(&mut tables, &caller);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match tokio::time::timeout(SEND_TIMEOUT, peer.notify_tool_list_changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                tracing::debug!(user = %caller.user_id, %err, "session gone; no more notifications");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(user = %caller.user_id, "a session's stream is not draining; skipped one tools/list_changed");
+            }
+        }
+    }
+}
+
+/// Follows the table for one `subscriptions/listen` stream until the client closes it.
+pub async fn follow_subscription(core: &Core, caller: &Caller, context: &SubscriptionContext) {
+    if context.accepted().tools_list_changed != Some(true) {
+        // The client asked for nothing the router sends; keep the stream until it goes.
+        context.cancelled().await;
+        return;
+    }
+    let mut tables = core.subscribe();
+    let mut seen = fingerprint(&mut tables, caller);
+    loop {
+        tokio::select! {
+            _ = context.cancelled() => return,
+            changed = tables.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+        let now = fingerprint(&mut tables, caller);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        if let Err(err) = context.sink().notify_tool_list_changed().await {
+            tracing::debug!(user = %caller.user_id, %err, "listen stream gone");
+            return;
+        }
+    }
+}
+
+fn fingerprint(tables: &mut watch::Receiver<Arc<ToolTable>>, caller: &Caller) -> u64 {
+    let table = tables.borrow_and_update().clone();
+    table.fingerprint(caller)
+}
