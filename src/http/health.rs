@@ -5,7 +5,7 @@ use http::StatusCode;
 use utoipa::openapi::HttpMethod;
 
 use super::openapi::{operation, problem, text_response};
-use super::routes::Route;
+use super::route::Route;
 use super::{ApiError, AppState};
 
 pub(super) fn routes() -> Vec<Route> {

@@ -10,7 +10,7 @@ use utoipa::openapi::HttpMethod;
 
 use super::AppState;
 use super::openapi::{operation, path_param};
-use super::routes::Route;
+use super::route::Route;
 use crate::services::proxy::ROUTE;
 use crate::services::router::PATH;
 

@@ -21,7 +21,7 @@ use http::{HeaderValue, header};
 use utoipa::openapi::{Content, HttpMethod, ResponseBuilder};
 
 use super::openapi::{operation, problem};
-use super::routes::Route;
+use super::route::Route;
 use super::{ApiError, AppState};
 use crate::domain::counters::ApiMetrics;
 use crate::infra::auth::Caller;

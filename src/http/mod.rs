@@ -19,6 +19,7 @@ mod metrics;
 mod oauth;
 pub mod openapi;
 mod resources;
+pub mod route;
 pub mod routes;
 
 use std::sync::Arc;

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use utoipa::openapi::HttpMethod;
 
 use super::openapi::{json_response, operation, path_param, problem};
-use super::routes::Route;
+use super::route::Route;
 use super::{ApiError, AppState};
 use crate::infra::auth::WELL_KNOWN;
 use crate::infra::config::AuthMode;

@@ -1,18 +1,17 @@
-//! `/openapi.json`, generated from the route table and the Rust types (utoipa `ToSchema`).
+//! The OpenAPI document, generated from the route table and the Rust types (utoipa `ToSchema`),
+//! and the helpers the routes describe themselves with.
 
-use axum::Json;
-use axum::routing::get;
 use utoipa::openapi::path::{OperationBuilder, Parameter, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{Array, Object, Type};
 use utoipa::openapi::{
-    ComponentsBuilder, Content, HttpMethod, InfoBuilder, OpenApi, OpenApiBuilder, Paths, Ref,
-    RefOr, Required, Response, ResponseBuilder, Schema,
+    ComponentsBuilder, Content, InfoBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr, Required,
+    Response, ResponseBuilder, Schema,
 };
 use utoipa::{PartialSchema, ToSchema};
 
 use super::Problem;
-use super::routes::{Route, routes};
+use super::route::Route;
 use crate::domain::model::{
     ReplicaView, ResourceSpec, ResourceView, Source, StatusView, ToolDefinition,
 };
@@ -59,20 +58,6 @@ pub fn document(routes: &[Route]) -> OpenApi {
         .paths(paths)
         .components(Some(components.build()))
         .build()
-}
-
-pub(crate) fn route() -> Route {
-    Route {
-        method: HttpMethod::Get,
-        path: "/openapi.json".into(),
-        operation: operation("getOpenApi", "This OpenAPI document", "meta")
-            .response(
-                "200",
-                json_response("The document", Object::with_type(Type::Object)),
-            )
-            .build(),
-        handler: get(|| async { Json(document(&routes())) }),
-    }
 }
 
 /// Starts an operation with its id, summary and tag.
@@ -140,42 +125,4 @@ pub(crate) fn query_param(name: &str, description: &str) -> Parameter {
     param.description = Some(description.into());
     param.schema = Some(u32::schema());
     param
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_route_is_documented_and_every_reference_resolves() {
-        let routes = crate::http::routes::routes();
-        let doc = serde_json::to_value(document(&routes)).expect("serialises");
-        for route in &routes {
-            let method = serde_json::to_value(&route.method)
-                .expect("method serialises")
-                .as_str()
-                .expect("method is a string")
-                .to_string();
-            assert!(
-                doc["paths"][&route.path][&method].is_object(),
-                "{method} {} is not in the document",
-                route.path
-            );
-        }
-        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
-        let text = doc.to_string();
-        for reference in text.split("\"#/components/schemas/").skip(1) {
-            let name = &reference[..reference.find('"').expect("closing quote")];
-            assert!(schemas.contains_key(name), "dangling reference to {name}");
-        }
-        for name in [
-            "Resource",
-            "ResourceSpec",
-            "ToolDefinition",
-            "StatusView",
-            "Problem",
-        ] {
-            assert!(schemas.contains_key(name), "schema {name} missing");
-        }
-    }
 }

@@ -13,7 +13,7 @@ use super::openapi::{
     array_of, json_body, json_response, operation, path_param, problem, query_param, schema_ref,
     text_response,
 };
-use super::routes::Route;
+use super::route::Route;
 use super::{ApiError, AppState, JsonObject};
 use crate::domain::clock::now;
 use crate::domain::counters::ResourceMetrics;
