@@ -5,7 +5,9 @@
 //!
 //! Run: `scripts/bench.sh proxy` (it builds the binaries without dev-dependency features first).
 //! Arguments: `[REQUESTS] [CONCURRENCY] [SECONDS] [SESSIONS]` (defaults 5000 16 5 10000).
-//! nginx is used when found in /usr/sbin (Debian's nginx-light).
+//! nginx is used when found in /usr/sbin (Debian's nginx-light). `GATEWAY_BIN_B=/path` adds a
+//! second gateway build as its own target (`gateway-b`), in the same interleaved rounds: an A/B
+//! of two builds in one run.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -283,6 +285,17 @@ async fn main() {
         .expect("create");
     assert_eq!(created.status(), 201);
     let through_gateway = format!("{base}/adapters/bench/mcp");
+    let gateway_b = std::env::var_os("GATEWAY_BIN_B")
+        .map(|bin| support::Gateway::start_bin("none", std::path::Path::new(&bin)));
+    if let Some(b) = &gateway_b {
+        let created = admin
+            .post(format!("{}/adapters", b.base))
+            .json(&json!({"name": "bench", "url": upstream}))
+            .send()
+            .await
+            .expect("create on gateway B");
+        assert_eq!(created.status(), 201);
+    }
 
     let mut nginx_guard = None;
     let nginx_url = find_nginx().map(|nginx| {
@@ -329,6 +342,10 @@ async fn main() {
         ("direct", upstream.clone(), vec![upstream_pid]),
         ("gateway", through_gateway.clone(), vec![gateway_pid]),
     ];
+    if let Some(b) = &gateway_b {
+        let url = format!("{}/adapters/bench/mcp", b.base);
+        targets.push(("gateway-b", url, vec![b.pid()]));
+    }
     match (&nginx_url, &nginx_guard) {
         (Some(url), Some(Nginx(master))) => {
             targets.push(("nginx", url.clone(), children_of(master.id())))
@@ -379,7 +396,7 @@ async fn main() {
     let direct_p50 = pct(&mut measured[0].samples, 0.5);
     let direct_p99 = pct(&mut measured[0].samples, 0.99);
     println!(
-        "{:<8} {:>9} {:>9} {:>10} {:>10} {:>9} {:>16}",
+        "{:<9} {:>9} {:>9} {:>10} {:>10} {:>9} {:>16}",
         "target", "p50 ms", "p99 ms", "added p50", "added p99", "req/s", "CPU us/request"
     );
     for target in &mut measured {
@@ -388,7 +405,7 @@ async fn main() {
         let rate = median(&mut target.rates);
         let cpu = target.cpu_ticks as f64 * tick_us / target.calls.max(1) as f64;
         println!(
-            "{:<8} {:>9.3} {:>9.3} {:>10.3} {:>10.3} {:>9.0} {:>16.1}",
+            "{:<9} {:>9.3} {:>9.3} {:>10.3} {:>10.3} {:>9.0} {:>16.1}",
             target.name,
             p50,
             p99,

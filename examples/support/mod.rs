@@ -28,6 +28,15 @@ impl Gateway {
     /// `GATEWAY_THREADS` in the environment sets `server.threads`; `GATEWAY_BIN` names another
     /// gateway binary than the one next to the example.
     pub fn start(kind: &str) -> Gateway {
+        // GATEWAY_BIN: another build to compare (A/B in one run on a noisy machine).
+        let bin = std::env::var_os("GATEWAY_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| sibling("mcp-gateway"));
+        Gateway::start_bin(kind, &bin)
+    }
+
+    /// Starts the gateway binary `bin`, as [`Gateway::start`] does.
+    pub fn start_bin(kind: &str, bin: &std::path::Path) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("bench.db");
         let config = dir.path().join("config.toml");
@@ -43,11 +52,7 @@ impl Gateway {
             ),
         )
         .expect("write config");
-        // GATEWAY_BIN: another build to compare (A/B in one run on a noisy machine).
-        let bin = std::env::var_os("GATEWAY_BIN")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| sibling("mcp-gateway"));
-        let mut child = Command::new(&bin)
+        let mut child = Command::new(bin)
             .args(["serve", "--config"])
             .arg(&config)
             .args(["--listen", "127.0.0.1:0"])
