@@ -76,29 +76,8 @@ pub async fn invoke(
                 ));
             }
         };
-        match tokio::time::timeout(core.call_timeout, exchange(core, request)).await {
-            Err(_) => {
-                return no_answer(format!(
-                    "tool \"{name}\" timed out: no answer within {} s (router.call_timeout_secs)",
-                    core.call_timeout.as_secs()
-                ));
-            }
-            Ok(Ok((status, body))) => {
-                let outcome = if status.is_success() {
-                    CallOutcome::Ok
-                } else {
-                    CallOutcome::ToolError
-                };
-                return (
-                    tool_result(status, &body, entry.has_output_schema()),
-                    outcome,
-                );
-            }
-            Ok(Err(Failure::TooLarge)) => {
-                return no_answer(format!(
-                    "tool \"{name}\" answered with more than {MAX_RESPONSE_BYTES} bytes"
-                ));
-            }
+        let failure = match tokio::time::timeout(core.call_timeout, exchange(core, request)).await {
+            Ok(Ok((status, body))) => return answered(entry, status, &body),
             Ok(Err(Failure::Connect(reason))) => {
                 tracing::warn!(tool = name, replica = ?target.instance, %reason, "tool server unreachable");
                 // A refused connection delivered nothing, so another replica may safely get it.
@@ -110,21 +89,53 @@ pub async fn invoke(
                         continue;
                     }
                 }
-                return no_answer(format!(
-                    "tool \"{name}\" is unreachable: connection failed ({reason})"
-                ));
+                Failure::Connect(reason)
             }
-            Ok(Err(Failure::Other(reason))) => {
-                return no_answer(format!("tool \"{name}\" failed: {reason}"));
-            }
-        }
+            Ok(Err(failure)) => failure,
+            Err(_) => Failure::Timeout,
+        };
+        return no_answer(failure.describe(name, core.call_timeout));
     }
 }
 
+/// The result of a tool server's answer, and how it counts.
+fn answered(entry: &ToolEntry, status: StatusCode, body: &[u8]) -> (CallToolResult, CallOutcome) {
+    let outcome = if status.is_success() {
+        CallOutcome::Ok
+    } else {
+        CallOutcome::ToolError
+    };
+    (
+        tool_result(status, body, entry.has_output_schema()),
+        outcome,
+    )
+}
+
+/// Why a tool server gave no answer.
 enum Failure {
     Connect(String),
     TooLarge,
+    Timeout,
     Other(String),
+}
+
+impl Failure {
+    /// The tool error's words for `tool`.
+    fn describe(self, tool: &str, timeout: std::time::Duration) -> String {
+        match self {
+            Failure::Connect(reason) => {
+                format!("tool \"{tool}\" is unreachable: connection failed ({reason})")
+            }
+            Failure::TooLarge => {
+                format!("tool \"{tool}\" answered with more than {MAX_RESPONSE_BYTES} bytes")
+            }
+            Failure::Timeout => format!(
+                "tool \"{tool}\" timed out: no answer within {} s (router.call_timeout_secs)",
+                timeout.as_secs()
+            ),
+            Failure::Other(reason) => format!("tool \"{tool}\" failed: {reason}"),
+        }
+    }
 }
 
 async fn exchange(
