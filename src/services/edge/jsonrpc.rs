@@ -1,4 +1,4 @@
-//! Data-plane errors as MCP clients expect them: an HTTP status plus a JSON-RPC error body.
+//! Errors of the MCP endpoints as MCP clients expect them: an HTTP status plus a JSON-RPC error body.
 
 use axum::body::Body;
 use axum::response::Response;
