@@ -704,6 +704,50 @@ async fn dev_mode_permissions_and_filtered_lists() {
             .status(),
         StatusCode::CREATED
     );
+    // Asking for a workload identity without the admin role is refused as a permission (403),
+    // whatever else the body holds: on an image resource (which runtime none would refuse with
+    // a 400 after the guard), on a url resource, and on an update.
+    let image_wi = json!({"name": "wi2", "imageName": "mcp-example", "useWorkloadIdentity": true});
+    let mut url_wi = adapter_body("wi3", "http://127.0.0.1:1/");
+    url_wi["useWorkloadIdentity"] = json!(true);
+    for body in [&image_wi, &url_wi] {
+        let refused = problem(
+            as_user(http.post(gw.url("/adapters")), "bob", "")
+                .json(body)
+                .send()
+                .await
+                .expect("post"),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        assert!(
+            refused["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("admin role")),
+            "{refused}"
+        );
+    }
+    let mut put_wi = adapter_body("wi", "http://127.0.0.1:1/");
+    put_wi["useWorkloadIdentity"] = json!(true);
+    problem(
+        as_user(http.put(gw.url("/adapters/wi")), "bob", "")
+            .json(&put_wi)
+            .send()
+            .await
+            .expect("put"),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    // The admin passes the guard (and meets the runtime's own rule: runtime none deploys no
+    // image, and a url resource has no workload).
+    for body in [&image_wi, &url_wi] {
+        let r = as_user(http.post(gw.url("/adapters")), "root", "mcp.admin")
+            .json(body)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
     // admin does everything.
     let r = as_user(http.put(gw.url("/adapters/alices")), "root", "mcp.admin")
         .json(&adapter_body("alices", "http://127.0.0.1:2/"))

@@ -245,19 +245,30 @@ fn readable(
     Ok(resource)
 }
 
+/// A workload identity is the admin's to give: asking for one without the admin role is a
+/// permission refusal (403), whatever else the body says.
+fn may_ask_for_workload_identity(
+    caller: &Caller,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), ApiError> {
+    let asks = body.get("useWorkloadIdentity") == Some(&serde_json::Value::Bool(true));
+    if asks && !caller.is_admin {
+        return Err(ApiError::Forbidden(
+            "useWorkloadIdentity: true needs the admin role".into(),
+        ));
+    }
+    Ok(())
+}
+
 async fn create(
     kind: ResourceKind,
     State(state): State<AppState>,
     caller: Caller,
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
+    may_ask_for_workload_identity(&caller, &body)?;
     let spec =
         validate::parse_spec(kind, &body, state.validation_context()).map_err(ApiError::Invalid)?;
-    if spec.use_workload_identity && !caller.is_admin {
-        return Err(ApiError::Forbidden(
-            "useWorkloadIdentity: true needs the admin role".into(),
-        ));
-    }
     let at = now();
     let resource = Resource {
         kind,
@@ -315,6 +326,7 @@ async fn update(
             "{kind} \"{name}\" does not exist"
         )));
     }
+    may_ask_for_workload_identity(&caller, &body)?;
     match body.get("name") {
         None | Some(serde_json::Value::Null) => {
             body.insert("name".into(), serde_json::Value::String(name.clone()));

@@ -21,6 +21,7 @@ use crate::domain::model::{ResourceKind, ResourceSpec};
 mod diff;
 mod kubernetes;
 mod load;
+mod one_or_many;
 mod tables;
 #[cfg(test)]
 mod tests;
@@ -300,6 +301,7 @@ pub struct JwtConfig {
     pub issuer: Option<String>,
     /// Accepted `aud` values. Default: `server.public_url` and any URL under it (MCP clients ask
     /// for tokens whose resource is the endpoint URL).
+    #[serde(deserialize_with = "one_or_many::strings")]
     pub audience: Vec<String>,
     pub jwks_url: Option<String>,
     /// A JWKS file, relative to the config file's directory.
@@ -309,10 +311,12 @@ pub struct JwtConfig {
     /// The claim holding roles (an array, or a space-separated string); default `roles`.
     pub roles_claim: Option<String>,
     /// Accepted signature algorithms: asymmetric only.
+    #[serde(deserialize_with = "one_or_many::strings")]
     pub algorithms: Vec<String>,
     /// Clock skew allowed for `exp` and `nbf`.
     pub leeway_secs: u64,
     /// Scopes announced in OAuth metadata and `WWW-Authenticate`.
+    #[serde(deserialize_with = "one_or_many::strings")]
     pub scopes: Vec<String>,
     /// Least time between two key refreshes triggered by unknown `kid`s.
     pub refresh_min_interval_secs: u64,
@@ -356,6 +360,7 @@ pub struct ProxyConfig {
     pub idle_timeout_secs: u64,
     /// Browser origins allowed besides localhost origins and `server.public_url`'s; `"*"` allows
     /// any.
+    #[serde(deserialize_with = "one_or_many::strings")]
     pub allowed_origins: Vec<String>,
     /// Answer CORS preflights and expose `Mcp-Session-Id` to browser clients.
     pub cors: bool,

@@ -154,3 +154,31 @@ fn docker_values_are_checked_with_their_line() {
     let err = problem("[runtime.docker]\nreach = \"bridge\"\n");
     assert!(err.contains("line 2") && err.contains("bridge"), "{err}");
 }
+
+#[test]
+fn list_keys_take_one_value_or_a_list() {
+    let parse_auth = |audience: &str| {
+        let text = format!(
+            "[auth]\nmode = \"jwt\"\n[auth.jwt]\nissuer = \"https://login.example.com\"\n\
+             jwks_file = \"keys.json\"\naudience = {audience}\nscopes = \"mcp.use\"\n\
+             [proxy]\nallowed_origins = \"https://app.example.com\"\n"
+        );
+        parse(&text, "c.toml", PathBuf::from("."))
+    };
+    let one = parse_auth("\"api://mcp-gateway\"").expect("one audience");
+    let jwt = one.config.auth.jwt.expect("jwt");
+    assert_eq!(jwt.audience, ["api://mcp-gateway"]);
+    assert_eq!(jwt.scopes, ["mcp.use"]);
+    assert_eq!(
+        one.config.proxy.allowed_origins,
+        ["https://app.example.com"]
+    );
+    let two = parse_auth("[\"api://a\", \"api://b\"]").expect("two audiences");
+    assert_eq!(
+        two.config.auth.jwt.expect("jwt").audience,
+        ["api://a", "api://b"]
+    );
+    let err = parse_auth("42").expect_err("a number is no audience").0;
+    assert!(err.contains("a string or a list of strings"), "{err}");
+    assert!(err.contains("line 6"), "{err}");
+}
