@@ -23,7 +23,7 @@ use crate::infra::reconciler::{self, Observed};
 use crate::infra::store::Store;
 use crate::services::edge::{Balancer, Door, OriginPolicy};
 use crate::services::metrics::Exposition;
-use crate::services::proxy::Proxy;
+use crate::services::proxy::{self, Proxy};
 use crate::services::router::ToolRouter;
 use crate::services::status::Status;
 use keys::session_keys;
@@ -122,7 +122,7 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
         config.config.runtime.image_registry.clone(),
         Duration::from_secs(config.config.runtime.reconcile_interval_secs),
     ));
-    let state = wire(config, store, runtime, observed).await?;
+    let state = wire(config, local, store, runtime, observed).await?;
     let router = state.router.clone();
     let router_task = tokio::spawn(router.clone().run());
     let app = MakeFront::new(state.clone(), routes::router(state));
@@ -197,14 +197,21 @@ async fn gateway_id(store: &Arc<Store>) -> Result<String, ServeError> {
 /// are accepted.
 async fn wire(
     config: LoadedConfig,
+    local: SocketAddr,
     store: Arc<Store>,
     runtime: Arc<dyn Runtime>,
     observed: Arc<Observed>,
 ) -> Result<AppState, ServeError> {
     let keys = session_keys(&config, &store).await?;
-    let http = http_client::build(Duration::from_millis(
-        config.config.proxy.connect_timeout_ms,
-    ));
+    let policy = config
+        .address_policy(Some(local))
+        .map_err(|err| ServeError::config(format!("upstreams.allow: {err}")))?;
+    let policy = Arc::new(policy);
+    let connect_timeout = Duration::from_millis(config.config.proxy.connect_timeout_ms);
+    // Two clients: one for the gateway's own replicas and the configured JWKS, one for `url`
+    // resources, which passes every address it dials through the upstream address policy.
+    let http = http_client::build(connect_timeout, None);
+    let remote = http_client::build(connect_timeout, Some(policy.clone()));
     let auth = Authenticator::from_config(&config, http.clone())
         .await
         .map_err(|err| ServeError::config(format!("auth: {err}")))?;
@@ -219,24 +226,28 @@ async fn wire(
     let proxy = Proxy::new(
         proxy_config,
         keys,
-        door.clone(),
-        store.clone(),
-        observed.clone(),
-        balancer.clone(),
-        http.clone(),
+        proxy::Handles {
+            door: door.clone(),
+            store: store.clone(),
+            observed: observed.clone(),
+            balancer: balancer.clone(),
+            policy: policy.clone(),
+            tls: remote.clone(),
+        },
     );
     let router = ToolRouter::new(
         &config,
         store.clone(),
         observed.clone(),
-        http.clone(),
+        http,
+        remote.clone(),
         door,
         balancer,
     );
     let status = Status::new(
         runtime.clone(),
         observed.clone(),
-        http,
+        remote,
         config.config.runtime.image_registry.clone(),
     );
     let metrics = Exposition::new(store.clone(), observed, Arc::new(routes::api_metrics()));
@@ -245,6 +256,7 @@ async fn wire(
         store,
         runtime,
         auth,
+        policy,
         proxy,
         router,
         status,

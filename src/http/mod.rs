@@ -33,6 +33,7 @@ use serde_json::{Map, Value};
 pub use error::{ApiError, Problem};
 
 use crate::domain::validate::Context;
+use crate::infra::address::AddressPolicy;
 use crate::infra::auth::{AuthError, Authenticator, Caller};
 use crate::infra::config::LoadedConfig;
 use crate::infra::store::Store;
@@ -54,6 +55,8 @@ pub struct Shared {
     pub store: Arc<Store>,
     pub runtime: Arc<dyn Runtime>,
     pub auth: Arc<Authenticator>,
+    /// The upstream address policy, checked on `url`s when resources are written.
+    pub policy: Arc<AddressPolicy>,
     /// The data plane, `/adapters/{name}/mcp`.
     pub proxy: Proxy,
     /// The tool router, `/mcp`.

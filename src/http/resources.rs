@@ -17,7 +17,7 @@ use super::route::Route;
 use super::{ApiError, AppState, JsonObject};
 use crate::domain::clock::now;
 use crate::domain::counters::ResourceMetrics;
-use crate::domain::model::{Resource, ResourceKind, Source};
+use crate::domain::model::{Resource, ResourceKind, ResourceSpec, Source};
 use crate::domain::validate::{self, FieldError};
 use crate::infra::auth::{Caller, can_read, can_write};
 
@@ -245,6 +245,24 @@ fn readable(
     Ok(resource)
 }
 
+/// The body as a valid spec whose `url` (if any) the upstream address policy allows; `Err`
+/// names every invalid field.
+fn parse_spec(
+    state: &AppState,
+    kind: ResourceKind,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<ResourceSpec, ApiError> {
+    let spec =
+        validate::parse_spec(kind, body, state.validation_context()).map_err(ApiError::Invalid)?;
+    if let Some(Err(refusal)) = spec.url.as_deref().map(|url| state.policy.check_url(url)) {
+        return Err(ApiError::Invalid(vec![FieldError::new(
+            "url",
+            refusal.to_string(),
+        )]));
+    }
+    Ok(spec)
+}
+
 /// A workload identity is the admin's to give: asking for one without the admin role is a
 /// permission refusal (403), whatever else the body says.
 fn may_ask_for_workload_identity(
@@ -267,8 +285,7 @@ async fn create(
     JsonObject(body): JsonObject,
 ) -> Result<Response, ApiError> {
     may_ask_for_workload_identity(&caller, &body)?;
-    let spec =
-        validate::parse_spec(kind, &body, state.validation_context()).map_err(ApiError::Invalid)?;
+    let spec = parse_spec(&state, kind, &body)?;
     let at = now();
     let resource = Resource {
         kind,
@@ -341,8 +358,7 @@ async fn update(
             )]));
         }
     }
-    let spec =
-        validate::parse_spec(kind, &body, state.validation_context()).map_err(ApiError::Invalid)?;
+    let spec = parse_spec(&state, kind, &body)?;
     let store = state.store.clone();
     let who = caller.clone();
     let result = blocking(move || {

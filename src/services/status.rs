@@ -34,6 +34,7 @@ pub enum StatusError {
 pub struct Status {
     runtime: Arc<dyn Runtime>,
     observed: Arc<Observed>,
+    /// Probes `url` resources; must apply the upstream address policy.
     http: HttpClient,
     image_registry: String,
 }

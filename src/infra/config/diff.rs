@@ -62,6 +62,7 @@ fn changed_sections(running: &Config, new: &Config) -> Vec<String> {
         ("proxy", running.proxy != new.proxy),
         ("router", running.router != new.router),
         ("metrics", running.metrics != new.metrics),
+        ("upstreams", running.upstreams != new.upstreams),
     ]
     .into_iter()
     .filter(|(_, changed)| *changed)

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use super::tables::{find_key_line, key_line, line_of, resource_extent, resource_json};
 use super::*;
 use crate::domain::validate::{self, Context};
+use crate::infra::address::AddressPolicy;
 
 /// Loads the config. `explicit` is the `--config` argument: a missing explicit file is an error,
 /// a missing default `./config.toml` means built-in defaults.
@@ -43,49 +44,10 @@ pub fn parse(text: &str, origin: &str, base_dir: PathBuf) -> Result<LoadedConfig
     let ctx = Context {
         deploys_images: config.runtime.kind != RuntimeKind::None,
     };
-    let mut resources = Vec::new();
-    let mut problems = Vec::new();
-    for (kind, tables) in [
-        (ResourceKind::Adapter, &config.adapters),
-        (ResourceKind::Tool, &config.tools),
-    ] {
-        for (index, table) in tables.iter().enumerate() {
-            let section = format!("{}[{index}]", kind.collection());
-            let table_line = line_of(text, table.span().start);
-            let body = resource_json(kind, table.get_ref());
-            match validate::parse_spec(kind, &body, ctx) {
-                Ok(spec) => {
-                    let duplicate =
-                        resources
-                            .iter()
-                            .any(|(k, s): &(ResourceKind, ResourceSpec)| {
-                                *k == kind && s.name == spec.name
-                            });
-                    if duplicate {
-                        problems.push(format!(
-                            "{origin}, line {table_line}: {section}: {} \"{}\" is declared twice",
-                            kind, spec.name
-                        ));
-                    }
-                    resources.push((kind, spec));
-                }
-                Err(errors) => {
-                    for error in errors {
-                        let line = key_line(
-                            text,
-                            resource_extent(text, table.span().start, kind),
-                            &error.field,
-                        )
-                        .unwrap_or(table_line);
-                        problems.push(format!(
-                            "{origin}, line {line}: {section}.{}: {}",
-                            error.field, error.message
-                        ));
-                    }
-                }
-            }
-        }
-    }
+    let policy = config
+        .address_policy(None)
+        .map_err(|err| ConfigError(format!("{origin}: upstreams.allow: {err}")))?;
+    let (resources, problems) = declared_resources(&config, text, origin, ctx, &policy);
     if !problems.is_empty() {
         return Err(ConfigError(problems.join("\n")));
     }
@@ -111,6 +73,9 @@ fn check_values(config: &Config, text: &str, origin: &str) -> Result<(), ConfigE
         && let Err(rule) = validate::check_url(url)
     {
         fail("public_url", rule);
+    }
+    if let Err(rule) = config.address_policy(None) {
+        fail("allow", rule);
     }
     if config.server.threads.is_some_and(|n| n == 0 || n > 256) {
         fail("threads", "must be between 1 and 256".into());
@@ -235,4 +200,59 @@ fn check_values(config: &Config, text: &str, origin: &str) -> Result<(), ConfigE
     } else {
         Err(ConfigError(problems.join("\n")))
     }
+}
+
+/// The `[[adapters]]` and `[[tools]]` of the file, validated as the API validates bodies
+/// (and their `url`s against the upstream address policy), with every problem's line.
+fn declared_resources(
+    config: &Config,
+    text: &str,
+    origin: &str,
+    ctx: Context,
+    policy: &AddressPolicy,
+) -> (Vec<(ResourceKind, ResourceSpec)>, Vec<String>) {
+    let mut resources: Vec<(ResourceKind, ResourceSpec)> = Vec::new();
+    let mut problems = Vec::new();
+    for (kind, tables) in [
+        (ResourceKind::Adapter, &config.adapters),
+        (ResourceKind::Tool, &config.tools),
+    ] {
+        for (index, table) in tables.iter().enumerate() {
+            let section = format!("{}[{index}]", kind.collection());
+            let table_line = line_of(text, table.span().start);
+            let field_line = |field: &str| {
+                key_line(text, resource_extent(text, table.span().start, kind), field)
+                    .unwrap_or(table_line)
+            };
+            let body = resource_json(kind, table.get_ref());
+            let spec = match validate::parse_spec(kind, &body, ctx) {
+                Ok(spec) => spec,
+                Err(errors) => {
+                    for error in errors {
+                        let line = field_line(&error.field);
+                        problems.push(format!(
+                            "{origin}, line {line}: {section}.{}: {}",
+                            error.field, error.message
+                        ));
+                    }
+                    continue;
+                }
+            };
+            if let Some(Err(refusal)) = spec.url.as_deref().map(|url| policy.check_url(url)) {
+                let line = field_line("url");
+                problems.push(format!("{origin}, line {line}: {section}.url: {refusal}"));
+            }
+            if resources
+                .iter()
+                .any(|(k, s)| *k == kind && s.name == spec.name)
+            {
+                problems.push(format!(
+                    "{origin}, line {table_line}: {section}: {} \"{}\" is declared twice",
+                    kind, spec.name
+                ));
+            }
+            resources.push((kind, spec));
+        }
+    }
+    (resources, problems)
 }

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::model::{ResourceKind, ResourceSpec};
+use crate::infra::address::AddressPolicy;
 
 mod diff;
 mod kubernetes;
@@ -51,6 +52,8 @@ pub struct Config {
     pub router: RouterConfig,
     #[serde(default)]
     pub metrics: MetricsConfig,
+    #[serde(default)]
+    pub upstreams: UpstreamsConfig,
     // Resources are compared as validated specs (`LoadedConfig::resources`), not as settings.
     #[serde(default, skip_serializing)]
     adapters: Vec<toml::Spanned<toml::Table>>,
@@ -436,6 +439,32 @@ impl SessionKeyConfig {
     }
 }
 
+impl Config {
+    /// The upstream address policy of `[upstreams]` and `auth.mode`; `own`: the gateway's
+    /// listen address once known (the configured one otherwise).
+    pub fn address_policy(&self, own: Option<SocketAddr>) -> Result<AddressPolicy, String> {
+        let upstreams = &self.upstreams;
+        let loopback = upstreams
+            .allow_loopback
+            .unwrap_or(matches!(self.auth.mode, AuthMode::None | AuthMode::Dev));
+        let own = own.unwrap_or(self.server.listen);
+        AddressPolicy::new(&upstreams.allow, loopback, Some(own))
+    }
+}
+
+/// `[upstreams]`: the upstream address policy for `url` resources ([`AddressPolicy`]).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamsConfig {
+    /// CIDRs, addresses or host names `url` resources may reach besides public addresses
+    /// (private ranges, unique-local IPv6, loopback).
+    #[serde(deserialize_with = "one_or_many::strings")]
+    pub allow: Vec<String>,
+    /// Whether `url` resources may reach loopback addresses. Default: only with auth.mode
+    /// "none" or "dev" (a laptop, where every server runs on localhost).
+    pub allow_loopback: Option<bool>,
+}
+
 /// A config error, printed as is; `check` and `serve` exit 2 on it.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -456,6 +485,12 @@ pub struct LoadedConfig {
 }
 
 impl LoadedConfig {
+    /// The upstream address policy this config asks for; `own` is the gateway's listen address
+    /// once known (the configured one otherwise).
+    pub fn address_policy(&self, own: Option<SocketAddr>) -> Result<AddressPolicy, String> {
+        self.config.address_policy(own)
+    }
+
     /// The SQLite path, resolved against the config file's directory.
     pub fn store_path(&self) -> PathBuf {
         self.base_dir.join(&self.config.store.path)

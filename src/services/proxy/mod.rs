@@ -30,6 +30,7 @@ use axum::response::Response;
 use http::{HeaderMap, Method, StatusCode, header};
 
 use crate::domain::model::{Resource, ResourceKind};
+use crate::infra::address::AddressPolicy;
 use crate::infra::auth::{Caller, can_read};
 use crate::infra::config::ProxyConfig;
 use crate::infra::http_client::HttpClient;
@@ -44,6 +45,18 @@ use upstream::Upstreams;
 /// The data plane's route template.
 pub const ROUTE: &str = "/adapters/{name}/mcp";
 
+/// What the proxy reads and dials through, besides its settings.
+pub struct Handles {
+    pub door: Arc<Door>,
+    pub store: Arc<Store>,
+    pub observed: Arc<Observed>,
+    pub balancer: Arc<Balancer>,
+    /// The upstream address policy every connection to a `url` adapter must pass.
+    pub policy: Arc<AddressPolicy>,
+    /// The client for `https` `url` adapters (built with the same policy).
+    pub tls: HttpClient,
+}
+
 /// Proxy settings and state shared by all requests (no per-session state).
 pub struct Proxy {
     door: Arc<Door>,
@@ -53,30 +66,26 @@ pub struct Proxy {
     keys: SessionKeys,
     max_body: u64,
     idle: Duration,
-    upstreams: Arc<Upstreams>,
+    /// Connections to the replicas the runtime deployed.
+    replicas: Arc<Upstreams>,
+    /// Connections to `url` adapters, through the upstream address policy.
+    remote: Arc<Upstreams>,
 }
 
 impl Proxy {
-    /// `tls` carries requests to `https` upstreams; plain-HTTP ones use the proxy's own
-    /// connections ([`upstream`]).
-    pub fn new(
-        config: &ProxyConfig,
-        keys: SessionKeys,
-        door: Arc<Door>,
-        store: Arc<Store>,
-        observed: Arc<Observed>,
-        balancer: Arc<Balancer>,
-        tls: HttpClient,
-    ) -> Self {
+    pub fn new(config: &ProxyConfig, keys: SessionKeys, handles: Handles) -> Self {
+        let connect_timeout = Duration::from_millis(config.connect_timeout_ms);
+        let tls = handles.tls;
         Self {
-            door,
-            store,
-            observed,
-            balancer,
+            door: handles.door,
+            store: handles.store,
+            observed: handles.observed,
+            balancer: handles.balancer,
             keys,
             max_body: config.max_body_bytes,
             idle: Duration::from_secs(config.idle_timeout_secs),
-            upstreams: Upstreams::new(Duration::from_millis(config.connect_timeout_ms), tls),
+            replicas: Upstreams::new(connect_timeout, tls.clone(), None),
+            remote: Upstreams::new(connect_timeout, tls, Some(handles.policy)),
         }
     }
 

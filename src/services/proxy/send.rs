@@ -53,8 +53,11 @@ impl Proxy {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let sent = self
-                .upstreams
+            let upstreams = match sending.adapter.spec.url {
+                Some(_) => &self.remote,
+                None => &self.replicas,
+            };
+            let sent = upstreams
                 .send(request, self.idle, metrics.open_stream())
                 .await;
             let (reason, unsent) = match sent {

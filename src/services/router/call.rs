@@ -19,7 +19,7 @@ use super::Core;
 use super::table::ToolEntry;
 use crate::domain::counters::CallOutcome;
 use crate::infra::auth::Caller;
-use crate::infra::http_client::{self, OutBody};
+use crate::infra::http_client::{self, HttpClient, OutBody};
 use crate::services::edge::headers::{self, Identity};
 
 /// The largest tool-server answer read; a bigger one is a tool error rather than unbounded
@@ -76,7 +76,14 @@ pub async fn invoke(
                 ));
             }
         };
-        let failure = match tokio::time::timeout(core.call_timeout, exchange(core, request)).await {
+        // A `url` tool is reached through the upstream address policy; replicas are the
+        // gateway's own.
+        let client = match target.instance {
+            Some(_) => &core.http,
+            None => &core.remote,
+        };
+        let failure = match tokio::time::timeout(core.call_timeout, exchange(client, request)).await
+        {
             Ok(Ok((status, body))) => return answered(entry, status, &body),
             Ok(Err(Failure::Connect(reason))) => {
                 tracing::warn!(tool = name, replica = ?target.instance, %reason, "tool server unreachable");
@@ -139,10 +146,10 @@ impl Failure {
 }
 
 async fn exchange(
-    core: &Core,
+    client: &HttpClient,
     request: http::Request<OutBody>,
 ) -> Result<(StatusCode, Bytes), Failure> {
-    let response = core.http.request(request).await.map_err(|err| {
+    let response = client.request(request).await.map_err(|err| {
         let reason = http_client::describe_client_error(&err);
         if err.is_connect() {
             Failure::Connect(reason.trim_start_matches("cannot connect: ").to_string())

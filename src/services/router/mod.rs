@@ -59,7 +59,10 @@ const OWNER_SWEEP: Duration = Duration::from_secs(60);
 pub(crate) struct Core {
     store: Arc<Store>,
     observed: Arc<Observed>,
+    /// For the replicas the runtime deployed.
     http: HttpClient,
+    /// For `url` tools: applies the upstream address policy.
+    remote: HttpClient,
     page_size: usize,
     call_timeout: Duration,
     /// The store's change counter: a table older than it is rebuilt before use.
@@ -134,6 +137,7 @@ impl ToolRouter {
         store: Arc<Store>,
         observed: Arc<Observed>,
         http: HttpClient,
+        remote: HttpClient,
         door: Arc<Door>,
         balancer: Arc<Balancer>,
     ) -> ToolRouter {
@@ -144,6 +148,7 @@ impl ToolRouter {
             store,
             observed,
             http,
+            remote,
             page_size: settings.page_size,
             call_timeout: Duration::from_secs(settings.call_timeout_secs),
             store_version,

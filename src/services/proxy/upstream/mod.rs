@@ -28,7 +28,8 @@ use tokio::time::Sleep;
 // The body's idle clock follows the runtime's (paused in tests).
 
 use crate::domain::counters::OpenStream;
-use crate::infra::http_client::HttpClient;
+use crate::infra::address::AddressPolicy;
+use crate::infra::http_client::{self, HttpClient};
 
 /// Idle connections kept per upstream address; more are closed when they come back.
 const MAX_IDLE_PER_UPSTREAM: usize = 256;
@@ -59,6 +60,8 @@ pub struct Upstreams {
     connect_timeout: Duration,
     /// For `https` upstreams.
     tls: HttpClient,
+    /// Checked on every address dialled, when set.
+    policy: Option<Arc<AddressPolicy>>,
 }
 
 struct Idle {
@@ -100,11 +103,19 @@ impl Conn {
 }
 
 impl Upstreams {
-    pub fn new(connect_timeout: Duration, tls: HttpClient) -> Arc<Self> {
+    /// `policy`: the upstream address policy every connection must pass (for `url` adapters);
+    /// `None` for the replicas the runtime deployed. `tls` carries `https` requests (and must
+    /// apply the same policy).
+    pub fn new(
+        connect_timeout: Duration,
+        tls: HttpClient,
+        policy: Option<Arc<AddressPolicy>>,
+    ) -> Arc<Self> {
         let upstreams = Arc::new(Self {
             idle: Mutex::new(HashMap::new()),
             connect_timeout,
             tls,
+            policy,
         });
         // Idle connections of upstreams that get no more requests (a deleted adapter, a replica
         // replaced) would otherwise stay open, half-closed, until the process ends.
@@ -259,22 +270,16 @@ impl Upstreams {
             .and_then(|h| h.strip_suffix(']'))
             .unwrap_or(host);
         let port = authority.port_u16().unwrap_or(80);
-        let connect = tokio::time::timeout(self.connect_timeout, TcpStream::connect((host, port)));
+        let connect =
+            http_client::connect(host, port, self.policy.as_deref(), self.connect_timeout);
         let stream = tokio::select! {
             biased;
             connected = connect => match connected {
-                Ok(Ok(stream)) => stream,
-                Ok(Err(err)) => return Err(ConnectError::Failed(err.to_string())),
-                Err(_) => {
-                    return Err(ConnectError::Failed(format!(
-                        "no connection within {} ms",
-                        self.connect_timeout.as_millis()
-                    )));
-                }
+                Ok(stream) => stream,
+                Err(err) => return Err(ConnectError::Failed(err.to_string())),
             },
             () = deadline.as_mut() => return Err(ConnectError::Timeout),
         };
-        let _ = stream.set_nodelay(true);
         let (send, conn) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await

@@ -186,7 +186,8 @@ async fn idle_connections_are_kept_until_their_upstream_closes_them() {
         .expect("authority");
     let upstreams = Upstreams::new(
         Duration::from_secs(1),
-        crate::infra::http_client::build(Duration::from_secs(1)),
+        crate::infra::http_client::build(Duration::from_secs(1), None),
+        None,
     );
     let pooled = |u: &Upstreams| {
         u.idle
