@@ -57,9 +57,11 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A `jwt` config. Its `url` resources point at 127.0.0.1, which the upstream address policy
+/// refuses by default outside `none`/`dev` mode, so loopback is allowed here.
 fn jwt_config(dir: &std::path::Path, key_source: &str) -> String {
     format!(
-        "[store]\npath = \"{}\"\n[runtime]\nkind = \"none\"\n[auth]\nmode = \"jwt\"\n[auth.jwt]\nissuer = \"{ISSUER}\"\nscopes = [\"mcp.use\"]\n{key_source}\n",
+        "[store]\npath = \"{}\"\n[runtime]\nkind = \"none\"\n[upstreams]\nallow_loopback = true\n[auth]\nmode = \"jwt\"\n[auth.jwt]\nissuer = \"{ISSUER}\"\nscopes = [\"mcp.use\"]\n{key_source}\n",
         dir.join("gw.db").display()
     )
 }

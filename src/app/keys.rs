@@ -5,7 +5,7 @@ use std::sync::Arc;
 use super::ServeError;
 use crate::infra::config::LoadedConfig;
 use crate::infra::store::Store;
-use crate::services::proxy::session::SessionKeys;
+use crate::services::edge::session::SessionKeys;
 
 /// The session-token keys: from config, or one generated at first start and kept in the store
 /// (so tokens survive restarts and every process sharing the store agrees).

@@ -24,7 +24,7 @@ use crate::infra::store::Store;
 use crate::services::edge::{Balancer, Door, OriginPolicy};
 use crate::services::metrics::Exposition;
 use crate::services::proxy::{self, Proxy};
-use crate::services::router::ToolRouter;
+use crate::services::router::{self, ToolRouter};
 use crate::services::status::Status;
 use keys::session_keys;
 use runtime::build_runtime;
@@ -202,7 +202,7 @@ async fn wire(
     runtime: Arc<dyn Runtime>,
     observed: Arc<Observed>,
 ) -> Result<AppState, ServeError> {
-    let keys = session_keys(&config, &store).await?;
+    let keys = Arc::new(session_keys(&config, &store).await?);
     let policy = config
         .address_policy(Some(local))
         .map_err(|err| ServeError::config(format!("upstreams.allow: {err}")))?;
@@ -225,7 +225,7 @@ async fn wire(
     let balancer = Arc::new(Balancer::default());
     let proxy = Proxy::new(
         proxy_config,
-        keys,
+        keys.clone(),
         proxy::Handles {
             door: door.clone(),
             store: store.clone(),
@@ -237,12 +237,15 @@ async fn wire(
     );
     let router = ToolRouter::new(
         &config,
-        store.clone(),
-        observed.clone(),
-        http,
-        remote.clone(),
-        door,
-        balancer,
+        router::Handles {
+            store: store.clone(),
+            observed: observed.clone(),
+            http,
+            remote: remote.clone(),
+            door,
+            balancer,
+            keys,
+        },
     );
     let status = Status::new(
         runtime.clone(),

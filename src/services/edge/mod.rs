@@ -7,6 +7,7 @@
 //! - [`jsonrpc`]: HTTP errors with JSON-RPC bodies, as MCP clients expect them.
 //! - [`headers`]: header hygiene between clients and upstream servers.
 //! - [`balancer`]: replica choice, one round-robin for every caller.
+//! - [`session`]: sealed session tokens, so neither endpoint needs a session store.
 //!
 //! Uses the infrastructure's auth; knows nothing of adapters' or tools' own logic.
 
@@ -16,6 +17,7 @@ pub mod door;
 pub mod headers;
 pub mod jsonrpc;
 pub mod origin;
+pub mod session;
 
 pub use balancer::Balancer;
 pub use door::Door;

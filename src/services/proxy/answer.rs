@@ -1,21 +1,19 @@
 //! Phase: the upstream's answer back to the client. An upstream `Mcp-Session-Id` becomes a
 //! sealed token naming the replica; headers are cleaned; the body streams through untouched.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use axum::body::Body;
 use axum::response::Response;
 use http::{HeaderValue, Method, StatusCode};
 use serde_json::Value;
 
 use super::Proxy;
-use super::session::{SessionClaims, valid_session_id};
 use crate::domain::clock::unix_now;
 use crate::domain::counters::UpstreamFailure;
 use crate::domain::model::Resource;
 use crate::infra::auth::Caller;
 use crate::services::edge::headers::{self, MCP_SESSION_ID};
 use crate::services::edge::jsonrpc::{code, jsonrpc_error};
+use crate::services::edge::session::{SessionClaims, nonce, valid_session_id};
 
 impl Proxy {
     /// The client's response. `fresh`: the request had no session, so a session id in the answer
@@ -91,16 +89,4 @@ impl Proxy {
         }
         token
     }
-}
-
-fn nonce() -> [u8; 12] {
-    let mut nonce = [0u8; 12];
-    if getrandom::fill(&mut nonce).is_err() {
-        // Never reuse a nonce under one key: fall back to a counter mixed with the clock.
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed) as u64;
-        nonce[..8].copy_from_slice(&n.to_be_bytes());
-        nonce[8..].copy_from_slice(&(unix_now() as u32).to_be_bytes());
-    }
-    nonce
 }

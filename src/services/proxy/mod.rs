@@ -6,7 +6,7 @@
 //! session's own, or a ready one in turn for requests without a session: every 2026-07-28
 //! request, and 2025-era `initialize`); build the upstream request with clean headers; [`send`]:
 //! send it, retrying once on another replica when it never left; [`answer`]: swap an upstream
-//! `Mcp-Session-Id` for a sealed token ([`session`]) and shape the response, which comes back
+//! `Mcp-Session-Id` for a sealed token ([`crate::services::edge::session`]) and shape the response, which comes back
 //! frame by frame. Affinity needs no session store and survives gateway restarts.
 //!
 //! The hot path reads only memory: the store's in-memory catalog and the reconciler's endpoints.
@@ -17,7 +17,6 @@ mod answer;
 mod body;
 mod replies;
 mod send;
-pub mod session;
 mod target;
 mod upstream;
 
@@ -37,9 +36,9 @@ use crate::infra::http_client::HttpClient;
 use crate::infra::reconciler::Observed;
 use crate::infra::store::Store;
 use crate::services::edge::jsonrpc::{code, jsonrpc_error, request_id};
+use crate::services::edge::session::SessionKeys;
 use crate::services::edge::{Balancer, Door};
 use body::RequestBody;
-use session::SessionKeys;
 use upstream::Upstreams;
 
 /// The data plane's route template.
@@ -63,7 +62,7 @@ pub struct Proxy {
     store: Arc<Store>,
     observed: Arc<Observed>,
     balancer: Arc<Balancer>,
-    keys: SessionKeys,
+    keys: Arc<SessionKeys>,
     max_body: u64,
     idle: Duration,
     /// Connections to the replicas the runtime deployed.
@@ -73,7 +72,7 @@ pub struct Proxy {
 }
 
 impl Proxy {
-    pub fn new(config: &ProxyConfig, keys: SessionKeys, handles: Handles) -> Self {
+    pub fn new(config: &ProxyConfig, keys: Arc<SessionKeys>, handles: Handles) -> Self {
         let connect_timeout = Duration::from_millis(config.connect_timeout_ms);
         let tls = handles.tls;
         Self {

@@ -12,11 +12,11 @@ use serde_json::Value;
 
 use super::Proxy;
 use super::replies::{no_ready_replica, session_rejected};
-use super::session::SessionClaims;
 use crate::domain::counters::UpstreamFailure;
 use crate::domain::model::Resource;
 use crate::infra::auth::Caller;
 use crate::services::edge::headers::{self, Identity, MCP_SESSION_ID};
+use crate::services::edge::session::SessionClaims;
 
 /// Where one request goes.
 pub(super) struct Target {

@@ -21,9 +21,9 @@
 mod call;
 mod handler;
 mod notify;
+mod sessions;
 pub mod table;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
@@ -33,26 +33,28 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::Response;
 use http::{HeaderValue, Method, StatusCode};
-use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::model::ResourceKind;
+use crate::infra::auth::Caller;
 use crate::infra::config::LoadedConfig;
 use crate::infra::http_client::HttpClient;
 use crate::infra::reconciler::Observed;
 use crate::infra::store::Store;
 use crate::services::edge::headers::{MCP_SESSION_ID, X_ACCEL_BUFFERING, is_event_stream};
 use crate::services::edge::jsonrpc::{code, jsonrpc_error};
+use crate::services::edge::session::SessionKeys;
 use crate::services::edge::{Balancer, Door};
 use handler::{REQUEST_CALLER, ToolHandler};
+use sessions::Sessions;
 use table::ToolTable;
 
 /// The URL path the router serves.
 pub const PATH: &str = "/mcp";
-/// How often forgotten session owners are swept (sessions that idled out inside rmcp).
+/// How often revived sessions that idled out inside rmcp are forgotten.
 const OWNER_SWEEP: Duration = Duration::from_secs(60);
 
 /// What the handler, the notifiers and the caller of tools share.
@@ -123,24 +125,39 @@ pub struct ToolRouter {
     core: Arc<Core>,
     service: StreamableHttpService<ToolHandler, LocalSessionManager>,
     sessions: Arc<LocalSessionManager>,
-    /// 2025-era session id → the user who opened it.
-    owners: Arc<Mutex<HashMap<String, String>>>,
+    /// The clients' sealed tokens for rmcp's sessions.
+    tokens: Arc<Sessions>,
     shutdown: CancellationToken,
     door: Arc<Door>,
+}
+
+/// What the router reads, dials through and admits with, besides its settings.
+pub struct Handles {
+    pub store: Arc<Store>,
+    pub observed: Arc<Observed>,
+    /// For the replicas the runtime deployed.
+    pub http: HttpClient,
+    /// For `url` tools: applies the upstream address policy.
+    pub remote: HttpClient,
+    pub door: Arc<Door>,
+    pub balancer: Arc<Balancer>,
+    /// Seal and open the 2025 sessions' tokens.
+    pub keys: Arc<SessionKeys>,
 }
 
 impl ToolRouter {
     /// Builds the router and its first table (compiling every tool's schema once). Call after
     /// the listen address is final: it decides which `Host` headers are accepted.
-    pub fn new(
-        config: &LoadedConfig,
-        store: Arc<Store>,
-        observed: Arc<Observed>,
-        http: HttpClient,
-        remote: HttpClient,
-        door: Arc<Door>,
-        balancer: Arc<Balancer>,
-    ) -> ToolRouter {
+    pub fn new(config: &LoadedConfig, handles: Handles) -> ToolRouter {
+        let Handles {
+            store,
+            observed,
+            http,
+            remote,
+            door,
+            balancer,
+            keys,
+        } = handles;
         let settings = &config.config.router;
         let store_version = store.subscribe();
         let (published, _) = watch::channel(Arc::new(ToolTable::default()));
@@ -200,7 +217,7 @@ impl ToolRouter {
             core,
             service,
             sessions,
-            owners: Arc::new(Mutex::new(HashMap::new())),
+            tokens: Arc::new(Sessions::new(keys)),
             shutdown,
             door,
         }
@@ -220,7 +237,7 @@ impl ToolRouter {
                     changes.borrow_and_update();
                     self.core.refresh();
                 }
-                _ = sweep.tick() => self.sweep_owners().await,
+                _ = sweep.tick() => self.tokens.sweep(&self.sessions).await,
                 _ = self.shutdown.cancelled() => return,
             }
         }
@@ -229,24 +246,6 @@ impl ToolRouter {
     /// Ends every session and stream (graceful shutdown would otherwise wait on open SSE).
     pub fn shutdown(&self) {
         self.shutdown.cancel();
-    }
-
-    async fn sweep_owners(&self) {
-        let ids: Vec<String> = self.owners().keys().cloned().collect();
-        for id in ids {
-            let alive = self
-                .sessions
-                .has_session(&id.clone().into())
-                .await
-                .unwrap_or(false);
-            if !alive {
-                self.owners().remove(&id);
-            }
-        }
-    }
-
-    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.owners.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// One HTTP request to `/mcp`, from any route to it: CORS as on the data plane
@@ -261,54 +260,44 @@ impl ToolRouter {
         response
     }
 
-    /// Origin, authentication and session ownership here; MCP in rmcp.
+    /// Origin and authentication here, the session token swapped for rmcp's session (revived
+    /// if the gateway restarted); MCP in rmcp.
     async fn route(&self, mut request: Request) -> Response {
         let caller = match self.door.admit(request.headers(), PATH).await {
             Ok(caller) => caller,
             Err(refused) => return refused,
         };
-        let session = request
-            .headers()
-            .get(&MCP_SESSION_ID)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        if let Some(id) = &session
-            && self
-                .owners()
-                .get(id)
-                .is_some_and(|owner| *owner != caller.user_id)
-        {
-            // Another user's session is no session of yours: the same 404 as an unknown one.
-            return jsonrpc_error(
-                StatusCode::NOT_FOUND,
-                code::NOT_FOUND,
-                "Session not found: initialize a new session",
-                None,
-            );
-        }
+        let session = match request.headers().contains_key(&MCP_SESSION_ID) {
+            false => None,
+            true => match self
+                .tokens
+                .resolve(&mut request, &caller, &self.service, &self.sessions)
+                .await
+            {
+                Some(resolved) => Some(resolved.token),
+                // A token that does not open, or another user's: the same 404 as an unknown one.
+                None => {
+                    return jsonrpc_error(
+                        StatusCode::NOT_FOUND,
+                        code::NOT_FOUND,
+                        "Session not found: initialize a new session",
+                        None,
+                    );
+                }
+            },
+        };
         let method = request.method().clone();
         request.extensions_mut().insert(caller.clone());
-        let user = caller.user_id.clone();
         let response = REQUEST_CALLER
-            .scope(caller, self.service.handle(request))
+            .scope(caller.clone(), self.service.handle(request))
             .await;
         let (mut head, body) = response.into_parts();
-        match &session {
-            None => {
-                if let Some(minted) = head
-                    .headers
-                    .get(&MCP_SESSION_ID)
-                    .and_then(|v| v.to_str().ok())
-                {
-                    self.owners().insert(minted.to_string(), user);
-                }
-            }
-            Some(id) => {
-                let ended = (method == Method::DELETE && head.status.is_success())
-                    || head.status == StatusCode::NOT_FOUND;
-                if ended {
-                    self.owners().remove(id);
-                }
+        self.swap_session_header(&mut head.headers, &caller, session.as_deref());
+        if let Some(token) = &session {
+            let ended = (method == Method::DELETE && head.status.is_success())
+                || head.status == StatusCode::NOT_FOUND;
+            if ended {
+                self.tokens.ended(token);
             }
         }
         if method == Method::DELETE && head.status.is_success() {
@@ -323,6 +312,27 @@ impl ToolRouter {
                 .insert(X_ACCEL_BUFFERING.clone(), HeaderValue::from_static("no"));
         }
         Response::from_parts(head, Body::new(body))
+    }
+
+    /// rmcp's session id in an answer becomes the client's token: the one it came with, or a
+    /// new one for a new session.
+    fn swap_session_header(
+        &self,
+        headers: &mut http::HeaderMap,
+        caller: &Caller,
+        token: Option<&str>,
+    ) {
+        let Some(rmcp_id) = headers.get(&MCP_SESSION_ID).and_then(|v| v.to_str().ok()) else {
+            return;
+        };
+        let token = match token {
+            Some(token) => HeaderValue::from_str(token).ok(),
+            None => self.tokens.mint(caller, rmcp_id),
+        };
+        match token {
+            Some(token) => headers.insert(MCP_SESSION_ID.clone(), token),
+            None => headers.remove(&MCP_SESSION_ID),
+        };
     }
 }
 

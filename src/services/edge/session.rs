@@ -9,6 +9,8 @@
 //! the version and key id are also authenticated as associated data. Visible ASCII only, as the
 //! MCP spec requires of session ids.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
@@ -143,6 +145,19 @@ fn decode(bytes: &[u8]) -> Option<SessionClaims> {
         upstream,
         issued_at,
     })
+}
+
+/// Fresh random bytes for one token's nonce.
+pub fn nonce() -> [u8; NONCE_LEN] {
+    let mut nonce = [0u8; NONCE_LEN];
+    if getrandom::fill(&mut nonce).is_err() {
+        // Never reuse a nonce under one key: fall back to a counter mixed with the clock.
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        nonce[..8].copy_from_slice(&n.to_be_bytes());
+        nonce[8..].copy_from_slice(&(crate::domain::clock::unix_now() as u32).to_be_bytes());
+    }
+    nonce
 }
 
 /// Whether an upstream session id is acceptable: 1 to 1024 visible ASCII characters (0x21–0x7E).
