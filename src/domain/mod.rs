@@ -8,10 +8,12 @@
 //! - [`validate`]: every input rule (JSON bodies and config tables alike), and the tool-schema
 //!   compiler the router uses, so a schema the API accepts always compiles there.
 //! - [`counters`]: the live counters `/metrics` exposes.
+//! - [`federation`]: the names adapters' tools get on `/mcp`.
 //! - [`clock`]: the timestamps the store and the session tokens use.
 
 pub mod clock;
 pub mod counters;
+pub mod federation;
 pub mod kind;
 pub mod model;
 pub mod validate;
