@@ -7,10 +7,12 @@
 //!   RFC 9457 problem documents.
 //! - [`front`]: the first stop of every connection (the data plane's short way).
 //! - The routes themselves: [`resources`] (the control plane, with [`logs`]), [`mcp`] (the data
-//!   plane and the tool router), [`health`], [`metrics`], [`oauth`].
+//!   plane and the tool router), [`health`], [`metrics`], [`oauth`], [`console`] (the web
+//!   console's embedded assets, `/ui`).
 //!
 //! Uses the services and everything below; the app layer above wires it.
 
+pub mod console;
 pub mod error;
 pub mod front;
 mod health;
