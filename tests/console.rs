@@ -19,9 +19,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+/// Saves `name.png`: the page from its top, at most 1150 pixels tall (the README shows them).
 fn screenshot(page: &Page<'_>, name: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
-    page.screenshot(&dir.join(format!("{name}.png")));
+    page.screenshot(&dir.join(format!("{name}.png")), 1150.0);
 }
 
 /// Fails on what must never happen in the console: a script error or a CSP violation (which
@@ -260,6 +261,17 @@ async fn weather_through_the_router(page: &Page<'_>, gw: &DockerGateway) {
         "document.querySelector('.status-line')?.innerText.includes('Healthy')",
         DEPLOY_TIMEOUT,
     );
+
+    // Edit: a new description, kept by a PUT of everything else as it was.
+    page.goto(&gw.url("/ui#/tools/weather/edit"));
+    page.wait_text("h1", "Edit tool weather");
+    page.fill(
+        "[data-field=description] textarea",
+        "Canned forecasts for tests",
+    );
+    page.click_text("Save");
+    page.wait_for("the tool's page", "location.hash === '#/tools/weather'");
+    page.wait_text("main", "Canned forecasts for tests");
 
     page.goto(&gw.url("/ui#/playground/mcp"));
     page.click("button.tool[data-tool=weather]");

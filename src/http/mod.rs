@@ -6,9 +6,9 @@
 //! - [`error`]: [`ApiError`], every service's error mapped to a status in one place, rendered as
 //!   RFC 9457 problem documents.
 //! - [`front`]: the first stop of every connection (the data plane's short way).
-//! - The routes themselves: [`resources`] (the control plane, with [`logs`]), [`mcp`] (the data
-//!   plane and the tool router), [`health`], [`metrics`], [`oauth`], [`console`] (the web
-//!   console's embedded assets, `/ui`).
+//! - The routes themselves: [`resources`] (the control plane; [`logs`] streams followed
+//!   logs), [`mcp`] (the data plane and the tool router), [`health`], [`metrics`], [`oauth`],
+//!   [`console`] (the web console's embedded assets, `/ui`).
 //!
 //! Uses the services and everything below; the app layer above wires it.
 

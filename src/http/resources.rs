@@ -22,8 +22,8 @@ use crate::domain::validate::{self, FieldError};
 use crate::infra::auth::{Caller, can_read, can_write};
 
 /// Default and largest `tail` for logs.
-pub(super) const DEFAULT_TAIL: u32 = 200;
-pub(super) const MAX_TAIL: u32 = 10_000;
+const DEFAULT_TAIL: u32 = 200;
+const MAX_TAIL: u32 = 10_000;
 
 pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
     let collection = kind.collection();
@@ -189,7 +189,12 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
                 "Number of lines from the end (default 200, at most 10000)",
             ))
             .parameter(super::logs::follow_param())
-            .response("200", text_response("stdout and stderr of the replica; with follow=true, streamed (chunked) as written"))
+            .response(
+                "200",
+                text_response(
+                    "stdout and stderr of the replica (follow=true: streamed as written)",
+                ),
+            )
             .response("400", problem("Bad query parameter"))
             .response("403", problem("The caller may not read it"))
             .response("404", problem("No such resource or instance"))
@@ -199,7 +204,7 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
                       caller: Caller,
                       Path(name): Path<String>,
                       RawQuery(query): RawQuery| {
-                    super::logs::logs(kind, state, caller, name, query)
+                    logs(kind, state, caller, name, query)
                 },
             ),
         },
@@ -228,7 +233,7 @@ fn resource_json(resource: &Resource) -> Json<serde_json::Value> {
 }
 
 /// The resource if it exists and the caller may read it.
-pub(super) fn readable(
+fn readable(
     state: &AppState,
     kind: ResourceKind,
     caller: &Caller,
@@ -435,4 +440,88 @@ async fn status_of(
 ) -> Result<Json<crate::domain::model::StatusView>, ApiError> {
     let resource = readable(&state, kind, &caller, &name)?;
     Ok(Json(state.status.of(&resource).await))
+}
+
+async fn logs(
+    kind: ResourceKind,
+    State(state): State<AppState>,
+    caller: Caller,
+    name: String,
+    query: Option<String>,
+) -> Result<Response, ApiError> {
+    let (instance, tail, follow) = parse_logs_query(query.as_deref().unwrap_or(""))?;
+    let resource = readable(&state, kind, &caller, &name)?;
+    if follow {
+        let stream = state.status.follow_logs(&resource, instance, tail).await?;
+        return Ok(super::logs::streamed(stream));
+    }
+    let text = state.status.logs(&resource, instance, tail).await?;
+    let mut response = text.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+fn parse_logs_query(query: &str) -> Result<(u32, u32, bool), ApiError> {
+    let mut instance = 0;
+    let mut tail = DEFAULT_TAIL;
+    let mut follow = false;
+    let mut errors = Vec::new();
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match key.as_ref() {
+            "instance" => match value.parse::<u32>() {
+                Ok(n) => instance = n,
+                Err(_) => errors.push(FieldError::new(
+                    "instance",
+                    "must be a replica index (0, 1, ...)",
+                )),
+            },
+            "tail" => match value.parse::<u32>() {
+                Ok(n) if (1..=MAX_TAIL).contains(&n) => tail = n,
+                _ => errors.push(FieldError::new(
+                    "tail",
+                    format!("must be an integer from 1 to {MAX_TAIL}"),
+                )),
+            },
+            "follow" => match value.parse::<bool>() {
+                Ok(yes) => follow = yes,
+                Err(_) => errors.push(FieldError::new("follow", "must be true or false")),
+            },
+            other => errors.push(FieldError::new(
+                other,
+                "unknown query parameter; logs take instance, tail and follow",
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok((instance, tail, follow))
+    } else {
+        Err(ApiError::Invalid(errors))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_query_defaults_and_errors() {
+        assert_eq!(parse_logs_query("").expect("ok"), (0, DEFAULT_TAIL, false));
+        assert_eq!(
+            parse_logs_query("instance=2&tail=5").expect("ok"),
+            (2, 5, false)
+        );
+        assert_eq!(
+            parse_logs_query("tail=5&follow=true").expect("ok"),
+            (0, 5, true)
+        );
+        let Err(ApiError::Invalid(errors)) = parse_logs_query("instance=x&tail=0&foo=1&follow=yes")
+        else {
+            panic!("expected field errors");
+        };
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["instance", "tail", "foo", "follow"]);
+    }
 }

@@ -437,8 +437,8 @@ impl Page<'_> {
         }
     }
 
-    /// Saves a PNG of the whole page (up to 3000 pixels tall) to `path`.
-    pub fn screenshot(&self, path: &Path) {
+    /// Saves a PNG of the page from its top, at most `max_height` pixels tall, to `path`.
+    pub fn screenshot(&self, path: &Path, max_height: f64) {
         use base64::Engine;
         let metrics = self.cmd("Page.getLayoutMetrics", json!({}));
         let width = metrics["cssLayoutViewport"]["clientWidth"]
@@ -447,7 +447,7 @@ impl Page<'_> {
         let height = metrics["cssContentSize"]["height"]
             .as_f64()
             .unwrap_or(900.0)
-            .clamp(200.0, 3000.0);
+            .clamp(200.0, max_height);
         let shot = self.cmd(
             "Page.captureScreenshot",
             json!({"format": "png", "captureBeyondViewport": true,

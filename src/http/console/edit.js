@@ -99,7 +99,7 @@ function draw(main, kind, title, resource) {
       imageGroup, urlGroup),
     field('Description', description, { field: 'description', wide: true }),
     env.group,
-    h('div.grid',
+    h('div.grid.wide-cols',
       field('Required roles', roles, { field: 'requiredRoles', hint: 'Comma-separated: who besides the creator and admins may read and use it' }),
       h('div.field.check', { dataset: { field: 'useWorkloadIdentity' } },
         h('label', { for: identity.id }, identity, ' Use workload identity (Kubernetes; admins only)'),
