@@ -9,7 +9,9 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::browser::{Page, browser_or_skip};
@@ -301,11 +303,15 @@ const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/auth
 const ISSUER: &str = "https://login.example.test/tenant/v2.0";
 
 fn token(user: &str, roles: &[&str], aud: &str) -> String {
+    token_from(ISSUER, user, roles, aud)
+}
+
+fn token_from(issuer: &str, user: &str, roles: &[&str], aud: &str) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
         .as_secs();
-    let claims = json!({"iss": ISSUER, "aud": aud, "oid": user, "roles": roles,
+    let claims = json!({"iss": issuer, "aud": aud, "oid": user, "roles": roles,
                         "iat": now, "nbf": now - 10, "exp": now + 3600});
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some("rsa-1".into());
@@ -361,7 +367,7 @@ async fn with_jwt_the_console_signs_in_and_shows_what_the_api_allows() {
     // A bad token is refused in words; the reader's is accepted and kept for this tab only.
     page.fill(".signin textarea", "not-a-token");
     page.click_text("Sign in");
-    page.wait_text(".signin .alert", "refused this token");
+    page.wait_text("#signin-status", "refused this token");
     page.fill(".signin textarea", &reader);
     page.click_text("Sign in");
     page.wait_text("tr[data-name=team-a-server]", "team-a-server");
@@ -408,4 +414,181 @@ async fn with_jwt_the_console_signs_in_and_shows_what_the_api_allows() {
         "location.hash === '#/signin' && sessionStorage.length === 0",
     );
     assert_no_page_errors(&browser.problems.lock().expect("problems"));
+}
+
+/// A loopback OpenID provider for one sign-in: discovery, an authorization endpoint that
+/// approves at once (keeping the PKCE challenge), and a token endpoint that checks the verifier
+/// against it (SHA-256, by `sha256sum`) before it mints an access token for the gateway.
+struct Provider {
+    issuer: String,
+    /// The gateway's origin: the token's audience, known once the gateway listens.
+    audience: Arc<Mutex<String>>,
+    /// What the token endpoint concluded, if it was called.
+    verdict: Arc<Mutex<Option<Result<(), String>>>>,
+}
+
+impl Provider {
+    async fn start() -> Provider {
+        use axum::extract::Query;
+        use axum::response::{IntoResponse, Redirect};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let issuer = format!("http://{}", listener.local_addr().expect("addr"));
+        let audience = Arc::new(Mutex::new(String::new()));
+        let verdict = Arc::new(Mutex::new(None));
+        let challenge = Arc::new(Mutex::new(String::new()));
+        let cors = [("access-control-allow-origin", "*")];
+        let discovery = json!({"issuer": issuer, "authorization_endpoint": format!("{issuer}/authorize"),
+                               "token_endpoint": format!("{issuer}/token"), "response_types_supported": ["code"],
+                               "code_challenge_methods_supported": ["S256"]});
+        let kept = challenge.clone();
+        let (minted_for, checked, iss) = (audience.clone(), verdict.clone(), issuer.clone());
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                axum::routing::get(move || async move { (cors, axum::Json(discovery)) }),
+            )
+            .route(
+                "/authorize",
+                axum::routing::get(move |Query(q): Query<HashMap<String, String>>| async move {
+                    assert_eq!(
+                        q.get("code_challenge_method").map(String::as_str),
+                        Some("S256")
+                    );
+                    assert_eq!(q.get("client_id").map(String::as_str), Some("console-test"));
+                    *kept.lock().expect("lock") = q["code_challenge"].clone();
+                    Redirect::to(&format!(
+                        "{}?code=the-code&state={}",
+                        q["redirect_uri"], q["state"]
+                    ))
+                }),
+            )
+            .route(
+                "/token",
+                axum::routing::post(move |body: String| async move {
+                    let form: HashMap<String, String> = form_urlencoded::parse(body.as_bytes())
+                        .into_owned()
+                        .collect();
+                    let expected = challenge.lock().expect("lock").clone();
+                    let result = check_token_request(&form, &expected);
+                    let ok = result.is_ok();
+                    *checked.lock().expect("lock") = Some(result);
+                    if !ok {
+                        return (
+                            StatusCode::BAD_REQUEST,
+                            cors,
+                            axum::Json(json!({"error": "invalid_grant"})),
+                        )
+                            .into_response();
+                    }
+                    let aud = minted_for.lock().expect("lock").clone();
+                    let access = token_from(&iss, "pkce-user", &["mcp.admin"], &aud);
+                    (
+                        cors,
+                        axum::Json(json!({"access_token": access, "token_type": "Bearer"})),
+                    )
+                        .into_response()
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Provider {
+            issuer,
+            audience,
+            verdict,
+        }
+    }
+}
+
+/// RFC 7636: BASE64URL(SHA256(code_verifier)) must equal the challenge sent to /authorize.
+fn check_token_request(form: &HashMap<String, String>, challenge: &str) -> Result<(), String> {
+    use base64::Engine;
+    use std::io::Write;
+    if form.get("grant_type").map(String::as_str) != Some("authorization_code")
+        || form.get("code").map(String::as_str) != Some("the-code")
+    {
+        return Err(format!("not the code grant that was given: {form:?}"));
+    }
+    let verifier = form.get("code_verifier").ok_or("no code_verifier")?;
+    let mut sha = std::process::Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|err| format!("sha256sum: {err}"))?;
+    sha.stdin
+        .take()
+        .ok_or("stdin")?
+        .write_all(verifier.as_bytes())
+        .map_err(|err| err.to_string())?;
+    let out = sha.wait_with_output().map_err(|err| err.to_string())?;
+    let hex = String::from_utf8_lossy(&out.stdout);
+    let digest: Vec<u8> = (0..64)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap_or_default())
+        .collect();
+    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
+    if computed == challenge {
+        Ok(())
+    } else {
+        Err(format!(
+            "verifier does not match the challenge ({computed} != {challenge})"
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn with_jwt_the_console_signs_in_with_the_authorization_code_and_pkce() {
+    let Some(browser) =
+        browser_or_skip("with_jwt_the_console_signs_in_with_the_authorization_code_and_pkce")
+    else {
+        return;
+    };
+    let provider = Provider::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "[store]\npath = \"{}\"\n[runtime]\nkind = \"none\"\n[auth]\nmode = \"jwt\"\n[auth.jwt]\n\
+         issuer = \"{}\"\njwks_file = \"{FIXTURES}/jwks.json\"\n[console]\noauth_client_id = \"console-test\"\n",
+        dir.path().join("gw.db").display(),
+        provider.issuer
+    );
+    let gw = Gateway::start(dir.path(), &config);
+    *provider.audience.lock().expect("lock") = gw.base.clone();
+
+    let page = browser.page(1280, 900);
+    page.goto(&gw.url("/ui#/connect"));
+    page.wait_for("the sign-in page", "location.hash === '#/signin'");
+    page.wait_text("#oauth-signin", "Sign in with 127.0.0.1");
+    screenshot(&page, "signin-pkce");
+    page.click("#oauth-signin");
+    // Off to the provider and back: the code is traded for a token, the address cleaned up,
+    // and the page the user was going to is shown.
+    page.wait_for(
+        "back, signed in",
+        "location.pathname === '/ui' && location.search === '' && location.hash === '#/connect'",
+    );
+    page.wait_text("#who", "pkce-user");
+    page.wait_text("h1", "Connect a client");
+    assert_eq!(
+        provider.verdict.lock().expect("lock").clone(),
+        Some(Ok(())),
+        "the token endpoint checked the PKCE verifier"
+    );
+    assert_no_page_errors(&browser.problems.lock().expect("problems"));
+}
+
+#[test]
+fn the_console_sign_in_client_needs_jwt_mode() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        "[runtime]\nkind = \"none\"\n[console]\noauth_client_id = \"console\"\n",
+    )
+    .expect("write");
+    let (code, _, stderr) = common::run(&["check", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("line 4: oauth_client_id") && stderr.contains("auth.mode = \"jwt\""),
+        "{stderr}"
+    );
 }

@@ -6,25 +6,83 @@
 //! The console is a client of the same REST API and MCP endpoints as any other: it holds no
 //! privilege, the API decides what each caller sees and may do. It authenticates with a bearer
 //! token kept in the tab's `sessionStorage` (never a cookie), so a cross-site request cannot
-//! ride on it (no CSRF), and the assets themselves are public (they hold no data).
+//! ride on it (no CSRF), and the assets themselves are public (they hold no data). The token is
+//! pasted, or (with `console.oauth_client_id`) obtained by the page with the authorization code
+//! flow and PKCE at `auth.jwt.issuer`; `/ui/settings.json` tells the page which.
 
-use axum::extract::Path;
+use axum::Json;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use utoipa::openapi::schema::{Object, Type};
 use utoipa::openapi::{Content, HttpMethod, ResponseBuilder};
 
-use super::ApiError;
-use super::openapi::{operation, path_param, problem};
+use super::openapi::{json_response, operation, path_param, problem};
 use super::route::Route;
+use super::{ApiError, AppState};
 
 /// Where the console is served.
 pub const PATH: &str = "/ui";
 
-/// The policy on every `/ui` response: only this origin's files, nothing inline.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self'; connect-src 'self'; manifest-src 'self'; \
-     base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// The policy on every `/ui` response: only this origin's files, nothing inline, requests to
+/// this origin only (and to the issuer's, for the PKCE sign-in, when it is configured).
+fn content_security_policy(sign_in: Option<&SignIn>) -> String {
+    let issuer = sign_in.and_then(|s| origin_of(&s.issuer));
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+         connect-src 'self'{}; manifest-src 'self'; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'",
+        issuer.map(|o| format!(" {o}")).unwrap_or_default()
+    )
+}
+
+/// The authorization code + PKCE sign-in, when `console.oauth_client_id` is set.
+struct SignIn {
+    issuer: String,
+    client_id: String,
+    scopes: String,
+}
+
+impl SignIn {
+    fn of(state: &AppState) -> Option<SignIn> {
+        let config = &state.config.config;
+        let client_id = config.console.oauth_client_id.clone()?;
+        let jwt = config.auth.jwt.as_ref()?;
+        let scopes = [&config.console.oauth_scopes, &jwt.scopes]
+            .into_iter()
+            .find(|scopes| !scopes.is_empty())
+            .map(|scopes| scopes.join(" "))
+            .unwrap_or_else(|| "openid".into());
+        Some(SignIn {
+            issuer: jwt.issuer.clone()?,
+            client_id,
+            scopes,
+        })
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> Option<String> {
+    let uri: http::Uri = url.parse().ok()?;
+    Some(format!("{}://{}", uri.scheme_str()?, uri.authority()?))
+}
+
+/// `/ui/settings.json`: what the console needs to know about this gateway.
+async fn settings(State(state): State<AppState>) -> Response {
+    let sign_in = SignIn::of(&state);
+    let body = serde_json::json!({
+        "oauth": sign_in.as_ref().map(|s| serde_json::json!({
+            "issuer": s.issuer, "clientId": s.client_id, "scopes": s.scopes,
+        })),
+    });
+    let mut response = Json(body).into_response();
+    secure(
+        response.headers_mut(),
+        &content_security_policy(sign_in.as_ref()),
+    );
+    response
+}
 
 /// One embedded file.
 struct Asset {
@@ -50,6 +108,7 @@ const ASSETS: &[Asset] = &[
     asset!("icon.svg", "image/svg+xml"),
     asset!("app.js", "text/javascript; charset=utf-8"),
     asset!("api.js", "text/javascript; charset=utf-8"),
+    asset!("signin.js", "text/javascript; charset=utf-8"),
     asset!("dom.js", "text/javascript; charset=utf-8"),
     asset!("mcp.js", "text/javascript; charset=utf-8"),
     asset!("overview.js", "text/javascript; charset=utf-8"),
@@ -85,7 +144,28 @@ pub(super) fn routes() -> Vec<Route> {
                 ))
                 .response("200", page("The console's page"))
                 .build(),
-            handler: get(|headers: HeaderMap| async move { serve("index.html", &headers) }),
+            handler: get(|state: State<AppState>, headers: HeaderMap| async move {
+                serve(&state, "index.html", &headers)
+            }),
+        },
+        Route {
+            method: HttpMethod::Get,
+            path: format!("{PATH}/settings.json"),
+            operation: operation(
+                "getConsoleSettings",
+                "What the web console needs to know about this gateway",
+                "console",
+            )
+            .response(
+                "200",
+                json_response(
+                    "oauth: the issuer, public client id and scopes of the authorization \
+                     code + PKCE sign-in (console.oauth_client_id), or null",
+                    Object::with_type(Type::Object),
+                ),
+            )
+            .build(),
+            handler: get(settings),
         },
         Route {
             method: HttpMethod::Get,
@@ -109,16 +189,18 @@ pub(super) fn routes() -> Vec<Route> {
                 )
                 .response("404", problem("No such file"))
                 .build(),
-            handler: get(|Path(asset): Path<String>, headers: HeaderMap| async move {
-                serve(&asset, &headers)
-            }),
+            handler: get(
+                |state: State<AppState>, Path(asset): Path<String>, headers: HeaderMap| async move {
+                    serve(&state, &asset, &headers)
+                },
+            ),
         },
     ]
 }
 
 /// The file `name`, with the console's security headers and an ETag (the content's hash, so a
 /// new build is fetched at once and an unchanged file costs a 304).
-fn serve(name: &str, request: &HeaderMap) -> Response {
+fn serve(state: &AppState, name: &str, request: &HeaderMap) -> Response {
     let Some(asset) = ASSETS.iter().find(|asset| asset.name == name) else {
         return ApiError::NotFound(format!("the console has no file \"{name}\"")).into_response();
     };
@@ -142,8 +224,19 @@ fn serve(name: &str, request: &HeaderMap) -> Response {
     if let Ok(value) = HeaderValue::from_str(&etag) {
         headers.insert(header::ETAG, value);
     }
+    secure(
+        headers,
+        &content_security_policy(SignIn::of(state).as_ref()),
+    );
+    response
+}
+
+/// The console's security headers.
+fn secure(headers: &mut HeaderMap, policy: &str) {
+    if let Ok(value) = HeaderValue::from_str(policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, value);
+    }
     for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::CACHE_CONTROL, "no-cache"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
@@ -155,7 +248,6 @@ fn serve(name: &str, request: &HeaderMap) -> Response {
         "cross-origin-opener-policy",
         HeaderValue::from_static("same-origin"),
     );
-    response
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {

@@ -2,8 +2,9 @@
 // module whose render(main, params) draws into <main> and returns a function that stops what it
 // started (polls, log follows, MCP sessions) when the page is left.
 
-import { api, auth, claims, issuerHint } from './api.js';
-import { fill, h, nextId } from './dom.js';
+import { auth, claims } from './api.js';
+import { fill, h } from './dom.js';
+import { finishOAuth, signInPage } from './signin.js';
 import * as overview from './overview.js';
 import * as edit from './edit.js';
 import * as detail from './detail.js';
@@ -14,6 +15,8 @@ const main = document.getElementById('main');
 let leave = () => {};
 let wanted = '#/';
 let firstPage = true;
+/** Why the last sign-in failed, shown once on the sign-in page. */
+let signInError = null;
 
 const routes = [
   [/^#?\/?$/, 'overview', () => overview.render],
@@ -80,46 +83,11 @@ function showWho() {
     }, 'Sign out'));
 }
 
-/** The sign-in page: a pasted bearer token, kept for this tab only. */
+/** The sign-in page, then on to where the user was going. */
 function signIn(el) {
-  const id = nextId();
-  const area = h('textarea', { id, rows: 5, required: true, autocomplete: 'off', spellcheck: 'false',
-    'aria-describedby': `${id}-hint` });
-  const status = h('div', { role: 'alert' });
-  const issuer = h('p.hint');
-  issuerHint().then((value) => {
-    if (value) fill(issuer, 'Tokens come from ', h('code', value), ' (the gateway\'s issuer).');
-  });
-  const form = h('form.card.signin', {
-    on: {
-      submit: async (event) => {
-        event.preventDefault();
-        auth.token = area.value.trim();
-        fill(status);
-        try {
-          await api('/adapters');
-          location.hash = wanted && wanted !== '#/signin' ? wanted : '#/';
-        } catch (err) {
-          auth.token = '';
-          fill(status, h('div.alert.error', err.status === 401
-            ? 'The gateway refused this token (invalid token: expired, wrong audience or issuer, or not signed by its keys).'
-            : err.detail));
-        }
-      },
-    },
-  },
-  h('label', { for: id }, 'Access token'),
-  area,
-  h('p.hint', { id: `${id}-hint` },
-    'Paste a bearer token (JWT) for this gateway. It is kept in this tab only (sessionStorage) and sent as an Authorization header; closing the tab forgets it.'),
-  issuer,
-  status,
-  h('div.actions', h('button', { type: 'submit' }, 'Sign in')));
-  fill(el,
-    h('h1', 'Sign in'),
-    h('p', 'This gateway asks for a token (auth mode jwt). The console sees and may do exactly what the API lets this token see and do.'),
-    form);
-  area.focus();
+  const next = wanted && wanted !== '#/signin' ? wanted : '#/';
+  signInPage(el, { error: signInError, next, done: () => { location.hash = next; } });
+  signInError = null;
 }
 
 auth.onUnauthenticated = () => {
@@ -130,4 +98,8 @@ auth.onUnauthenticated = () => {
 };
 
 window.addEventListener('hashchange', route);
-route();
+// Back from the issuer's sign-in page: trade the code for a token first.
+finishOAuth().catch((err) => {
+  signInError = err.message;
+  history.replaceState(null, '', '/ui#/signin');
+}).finally(route);
