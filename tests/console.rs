@@ -23,8 +23,12 @@ use serde_json::{Value, json};
 
 /// Saves `name.png`: the page from its top, at most 1150 pixels tall (the README shows them).
 fn screenshot(page: &Page<'_>, name: &str) {
+    screenshot_at_most(page, name, 1150.0);
+}
+
+fn screenshot_at_most(page: &Page<'_>, name: &str, height: f64) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
-    page.screenshot(&dir.join(format!("{name}.png")), 1150.0);
+    page.screenshot(&dir.join(format!("{name}.png")), height);
 }
 
 /// Fails on what must never happen in the console: a script error or a CSP violation (which
@@ -219,14 +223,20 @@ async fn adapter_lifecycle(page: &Page<'_>, gw: &DockerGateway) {
     );
     page.wait_for("slow's answer", "document.querySelector('.timing')");
 
-    // Delete, after confirming.
+    // What a client needs, for the router and this adapter.
+    page.goto(&gw.url("/ui#/connect"));
+    page.wait_text(".snippet pre", "/adapters/ui-example/mcp");
+    assert!(page.text(".snippet pre").contains("\"type\": \"http\""));
+    screenshot(page, "connect");
+
+    // Delete, after confirming (the dialog dims what the viewport shows).
     page.goto(&gw.url("/ui#/adapters/ui-example"));
     page.click_text("Delete");
     page.wait_for(
         "the confirmation",
         "document.getElementById('confirm').open",
     );
-    screenshot(page, "delete-confirm");
+    screenshot_at_most(page, "delete-confirm", 900.0);
     page.click("#confirm-ok");
     page.wait_for("the overview", "location.hash === '#/'");
     let gone = client()
@@ -283,11 +293,6 @@ async fn weather_through_the_router(page: &Page<'_>, gw: &DockerGateway) {
     page.wait_text(".answer pre.content", "22.2");
     assert!(page.text(".answer pre.content").contains("Seattle"));
     screenshot(page, "playground-router");
-
-    page.goto(&gw.url("/ui#/connect"));
-    page.wait_text(".snippet pre", "/mcp");
-    assert!(page.text(".snippet pre").contains("\"type\": \"http\""));
-    screenshot(page, "connect");
 
     let delete = client()
         .delete(gw.url("/tools/weather"))
