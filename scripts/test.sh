@@ -4,7 +4,8 @@
 #   for the interop tests; created once, from PyPI.
 # - the sample servers as local binaries (proxy tests run them as plain processes) and as Docker
 #   images (Docker tests deploy them).
-# Tests that need Docker skip with a reason when no engine answers, and fail instead when
+# - Debian's chromium, for the web console's browser tests (tests/console.rs), via apt-get.
+# Tests that need Docker or chromium skip with a reason when either is missing, and fail instead when
 # MCP_GATEWAY_REQUIRE_DOCKER=1 (CI sets it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,17 @@ venv() { # venv DIR REQUIREMENT
 venv .venv-mcp1 'mcp>=1.30,<2'
 venv .venv-mcp2 'mcp>=2.3,<3'
 export MCP_GATEWAY_REQUIRE_INTEROP=1
+
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "installing chromium (apt-get) for tests/console.rs"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium fonts-dejavu-core >/dev/null
+  else
+    echo "note: no chromium and no root apt-get; the console's browser tests will skip" >&2
+  fi
+fi
 
 cargo build --locked -p mcp-example -p tool-example
 

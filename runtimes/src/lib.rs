@@ -2,8 +2,8 @@
 //!
 //! This crate owns everything that talks to a container platform. Nothing outside it knows which
 //! platform is in use: the gateway builds a [`WorkloadSpec`] from a stored adapter or tool, hands it
-//! to [`Runtime::apply`], and asks for [`Runtime::status`], [`Runtime::logs`] and
-//! [`Runtime::endpoints`]. Implementations: [`none::NoneRuntime`] (remote `url` servers only) here;
+//! to [`Runtime::apply`], and asks for [`Runtime::status`], [`Runtime::logs`] (or
+//! [`Runtime::follow_logs`]) and [`Runtime::endpoints`]. Implementations: [`none::NoneRuntime`] (remote `url` servers only) here;
 //! Docker and Kubernetes behind cargo features.
 //!
 //! Contract every implementation keeps:
@@ -180,6 +180,14 @@ pub struct ManagedWorkload {
     pub spec_hashes: Vec<String>,
 }
 
+/// A replica's log output as it is written: the last `tail` lines first, then whatever it writes
+/// next, in chunks of bytes (not split at lines). It ends when the replica stops or the platform
+/// closes the stream; dropping the receiver stops the runtime's reading.
+pub type LogFollow = tokio::sync::mpsc::Receiver<Result<Vec<u8>, RuntimeError>>;
+
+/// How many chunks of a followed log may wait for a slow reader before the runtime stops reading.
+pub const LOG_FOLLOW_BUFFER: usize = 64;
+
 /// Errors from a runtime. The text is shown to users in status pages and API errors.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -221,6 +229,20 @@ pub trait Runtime: Send + Sync + 'static {
     /// The last `tail` lines of stdout and stderr of replica `instance`.
     async fn logs(&self, id: &WorkloadId, instance: u32, tail: u32)
     -> Result<String, RuntimeError>;
+
+    /// Like [`Runtime::logs`], then follows the replica's output as it is written (see
+    /// [`LogFollow`]). A runtime that cannot stream logs answers [`RuntimeError::Unsupported`].
+    async fn follow_logs(
+        &self,
+        id: &WorkloadId,
+        _instance: u32,
+        _tail: u32,
+    ) -> Result<LogFollow, RuntimeError> {
+        Err(RuntimeError::Unsupported(format!(
+            "{id}: the {} runtime cannot follow logs; read them without follow",
+            self.name()
+        )))
+    }
 
     /// Where each replica can be reached, with its readiness.
     async fn endpoints(&self, id: &WorkloadId) -> Result<Vec<Endpoint>, RuntimeError>;

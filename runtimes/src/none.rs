@@ -6,7 +6,8 @@
 use async_trait::async_trait;
 
 use crate::{
-    Endpoint, ManagedWorkload, Runtime, RuntimeError, WorkloadId, WorkloadSpec, WorkloadStatus,
+    Endpoint, LogFollow, ManagedWorkload, Runtime, RuntimeError, WorkloadId, WorkloadSpec,
+    WorkloadStatus,
 };
 
 /// A runtime that runs nothing.
@@ -50,6 +51,17 @@ impl Runtime for NoneRuntime {
         _instance: u32,
         _tail: u32,
     ) -> Result<String, RuntimeError> {
+        Err(RuntimeError::NotFound(format!(
+            "{id} has no running instance: {NO_IMAGES}"
+        )))
+    }
+
+    async fn follow_logs(
+        &self,
+        id: &WorkloadId,
+        _instance: u32,
+        _tail: u32,
+    ) -> Result<LogFollow, RuntimeError> {
         Err(RuntimeError::NotFound(format!(
             "{id} has no running instance: {NO_IMAGES}"
         )))

@@ -124,6 +124,7 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
     ));
     let state = wire(config, local, store, runtime, observed).await?;
     let router = state.router.clone();
+    let shared = state.clone();
     let router_task = tokio::spawn(router.clone().run());
     let app = MakeFront::new(state.clone(), routes::router(state));
 
@@ -142,6 +143,8 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
             shutdown_signal().await;
             // Open /mcp streams would otherwise hold graceful shutdown forever.
             router.shutdown();
+            // Followed logs likewise (replicas outlive the gateway, so their streams go on).
+            shared.status.shutdown();
         })
         .await;
     reconcile.abort();

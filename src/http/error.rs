@@ -134,6 +134,7 @@ impl From<StatusError> for ApiError {
         match err {
             StatusError::NotFound(message) => ApiError::NotFound(message),
             StatusError::Unavailable(message) => ApiError::Unavailable(message),
+            StatusError::Unsupported(message) => ApiError::BadRequest(message),
             StatusError::Failed(message) => ApiError::Internal(message),
         }
     }

@@ -6,14 +6,17 @@
 //! - [`error`]: [`ApiError`], every service's error mapped to a status in one place, rendered as
 //!   RFC 9457 problem documents.
 //! - [`front`]: the first stop of every connection (the data plane's short way).
-//! - The routes themselves: [`resources`] (the control plane), [`mcp`] (the data plane and the
-//!   tool router), [`health`], [`metrics`], [`oauth`].
+//! - The routes themselves: [`resources`] (the control plane; [`logs`] streams followed
+//!   logs), [`mcp`] (the data plane and the tool router), [`health`], [`metrics`], [`oauth`],
+//!   [`console`] (the web console's embedded assets, `/ui`).
 //!
 //! Uses the services and everything below; the app layer above wires it.
 
+pub mod console;
 pub mod error;
 pub mod front;
 mod health;
+mod logs;
 mod mcp;
 mod metrics;
 mod oauth;

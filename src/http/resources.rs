@@ -188,7 +188,13 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
                 "tail",
                 "Number of lines from the end (default 200, at most 10000)",
             ))
-            .response("200", text_response("stdout and stderr of the replica"))
+            .parameter(super::logs::follow_param())
+            .response(
+                "200",
+                text_response(
+                    "stdout and stderr of the replica (follow=true: streamed as written)",
+                ),
+            )
             .response("400", problem("Bad query parameter"))
             .response("403", problem("The caller may not read it"))
             .response("404", problem("No such resource or instance"))
@@ -443,8 +449,12 @@ async fn logs(
     name: String,
     query: Option<String>,
 ) -> Result<Response, ApiError> {
-    let (instance, tail) = parse_logs_query(query.as_deref().unwrap_or(""))?;
+    let (instance, tail, follow) = parse_logs_query(query.as_deref().unwrap_or(""))?;
     let resource = readable(&state, kind, &caller, &name)?;
+    if follow {
+        let stream = state.status.follow_logs(&resource, instance, tail).await?;
+        return Ok(super::logs::streamed(stream));
+    }
     let text = state.status.logs(&resource, instance, tail).await?;
     let mut response = text.into_response();
     response.headers_mut().insert(
@@ -454,9 +464,10 @@ async fn logs(
     Ok(response)
 }
 
-fn parse_logs_query(query: &str) -> Result<(u32, u32), ApiError> {
+fn parse_logs_query(query: &str) -> Result<(u32, u32, bool), ApiError> {
     let mut instance = 0;
     let mut tail = DEFAULT_TAIL;
+    let mut follow = false;
     let mut errors = Vec::new();
     for (key, value) in form_urlencoded::parse(query.as_bytes()) {
         match key.as_ref() {
@@ -474,14 +485,18 @@ fn parse_logs_query(query: &str) -> Result<(u32, u32), ApiError> {
                     format!("must be an integer from 1 to {MAX_TAIL}"),
                 )),
             },
+            "follow" => match value.parse::<bool>() {
+                Ok(yes) => follow = yes,
+                Err(_) => errors.push(FieldError::new("follow", "must be true or false")),
+            },
             other => errors.push(FieldError::new(
                 other,
-                "unknown query parameter; logs take instance and tail",
+                "unknown query parameter; logs take instance, tail and follow",
             )),
         }
     }
     if errors.is_empty() {
-        Ok((instance, tail))
+        Ok((instance, tail, follow))
     } else {
         Err(ApiError::Invalid(errors))
     }
@@ -493,12 +508,20 @@ mod tests {
 
     #[test]
     fn logs_query_defaults_and_errors() {
-        assert_eq!(parse_logs_query("").expect("ok"), (0, DEFAULT_TAIL));
-        assert_eq!(parse_logs_query("instance=2&tail=5").expect("ok"), (2, 5));
-        let Err(ApiError::Invalid(errors)) = parse_logs_query("instance=x&tail=0&foo=1") else {
+        assert_eq!(parse_logs_query("").expect("ok"), (0, DEFAULT_TAIL, false));
+        assert_eq!(
+            parse_logs_query("instance=2&tail=5").expect("ok"),
+            (2, 5, false)
+        );
+        assert_eq!(
+            parse_logs_query("tail=5&follow=true").expect("ok"),
+            (0, 5, true)
+        );
+        let Err(ApiError::Invalid(errors)) = parse_logs_query("instance=x&tail=0&foo=1&follow=yes")
+        else {
             panic!("expected field errors");
         };
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, vec!["instance", "tail", "foo"]);
+        assert_eq!(fields, vec!["instance", "tail", "foo", "follow"]);
     }
 }

@@ -24,6 +24,7 @@ pub fn routes() -> Vec<Route> {
     routes.extend(super::mcp::router_routes());
     routes.extend(super::oauth::routes());
     routes.push(super::metrics::route());
+    routes.extend(super::console::routes());
     routes.push(openapi_route());
     routes
 }

@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcp_gateway_runtimes::{Runtime, RuntimeError, WorkloadStatus};
+use mcp_gateway_runtimes::{LOG_FOLLOW_BUFFER, LogFollow, Runtime, RuntimeError, WorkloadStatus};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::domain::model::{ReplicaView, Resource, StatusView};
 use crate::infra::http_client::{self, HttpClient};
@@ -25,6 +27,9 @@ pub enum StatusError {
     /// The runtime does not answer.
     #[error("{0}")]
     Unavailable(String),
+    /// The runtime cannot do this (follow logs, on a runtime without streams).
+    #[error("{0}")]
+    Unsupported(String),
     /// Anything else the runtime reported.
     #[error("{0}")]
     Failed(String),
@@ -37,6 +42,8 @@ pub struct Status {
     /// Probes `url` resources; must apply the upstream address policy.
     http: HttpClient,
     image_registry: String,
+    /// Cancelled at shutdown: ends followed logs.
+    shutdown: CancellationToken,
 }
 
 impl Status {
@@ -51,6 +58,7 @@ impl Status {
             observed,
             http,
             image_registry,
+            shutdown: CancellationToken::new(),
         }
     }
 
@@ -162,30 +170,79 @@ impl Status {
         instance: u32,
         tail: u32,
     ) -> Result<String, StatusError> {
-        if resource.spec.url.is_some() {
-            return Err(StatusError::NotFound(format!(
-                "{} \"{}\" is a remote server ({}): the gateway runs no instance of it, so it has no logs",
-                resource.kind,
-                resource.name(),
-                resource.spec.url.as_deref().unwrap_or_default()
-            )));
-        }
-        if instance >= resource.spec.replica_count {
-            return Err(StatusError::NotFound(format!(
-                "{} \"{}\" has {} replica(s): instance {instance} does not exist (instances count from 0)",
-                resource.kind,
-                resource.name(),
-                resource.spec.replica_count
-            )));
-        }
+        has_instance(resource, instance)?;
         self.runtime
             .logs(&resource.workload_id(), instance, tail)
             .await
-            .map_err(|err| match err {
-                RuntimeError::NotFound(message) => StatusError::NotFound(message),
-                RuntimeError::Unavailable(message) => StatusError::Unavailable(message),
-                other => StatusError::Failed(other.to_string()),
-            })
+            .map_err(status_error)
+    }
+
+    /// The last `tail` log lines of replica `instance`, then its output as it is written (see
+    /// [`LogFollow`]): streamed by the runtime (Docker, Kubernetes), never polled. The stream
+    /// also ends at [`Status::shutdown`], so an open follow never holds the gateway's graceful
+    /// shutdown (replicas outlive the gateway, so their streams would not end by themselves).
+    pub async fn follow_logs(
+        &self,
+        resource: &Resource,
+        instance: u32,
+        tail: u32,
+    ) -> Result<LogFollow, StatusError> {
+        has_instance(resource, instance)?;
+        let mut from_runtime = self
+            .runtime
+            .follow_logs(&resource.workload_id(), instance, tail)
+            .await
+            .map_err(status_error)?;
+        let (sender, receiver) = mpsc::channel(LOG_FOLLOW_BUFFER);
+        let stop = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let chunk = tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = sender.closed() => break,
+                    chunk = from_runtime.recv() => chunk,
+                };
+                let Some(chunk) = chunk else { break };
+                if sender.send(chunk).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(receiver)
+    }
+
+    /// Ends every followed log stream (graceful shutdown).
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// `Ok` if the gateway runs replica `instance` of the resource, so it may have logs.
+fn has_instance(resource: &Resource, instance: u32) -> Result<(), StatusError> {
+    if let Some(url) = &resource.spec.url {
+        return Err(StatusError::NotFound(format!(
+            "{} \"{}\" is a remote server ({url}): the gateway runs no instance of it, so it has no logs",
+            resource.kind,
+            resource.name(),
+        )));
+    }
+    if instance >= resource.spec.replica_count {
+        return Err(StatusError::NotFound(format!(
+            "{} \"{}\" has {} replica(s): instance {instance} does not exist (instances count from 0)",
+            resource.kind,
+            resource.name(),
+            resource.spec.replica_count
+        )));
+    }
+    Ok(())
+}
+
+fn status_error(err: RuntimeError) -> StatusError {
+    match err {
+        RuntimeError::NotFound(message) => StatusError::NotFound(message),
+        RuntimeError::Unavailable(message) => StatusError::Unavailable(message),
+        RuntimeError::Unsupported(message) => StatusError::Unsupported(message),
+        other => StatusError::Failed(other.to_string()),
     }
 }
 

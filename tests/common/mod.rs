@@ -1,6 +1,7 @@
 //! Test harness: starts the real `mcp-gateway` binary on an ephemeral port.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod browser;
 pub mod cluster;
 pub mod docker;
 pub mod exposition;

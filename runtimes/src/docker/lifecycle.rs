@@ -24,7 +24,9 @@ use futures_util::future::join_all;
 
 use super::plan::{self, Plan, Retire};
 use super::{DockerRuntime, container, engine_error, image, naming, network, status_code};
-use crate::{RuntimeError, WorkloadSpec};
+use tokio::sync::mpsc;
+
+use crate::{LOG_FOLLOW_BUFFER, LogFollow, RuntimeError, WorkloadSpec};
 
 /// How long a replica being replaced or scaled away gets to finish in-flight requests after
 /// SIGTERM before it is killed.
@@ -240,6 +242,36 @@ impl DockerRuntime {
             bytes.extend_from_slice(chunk.as_ref());
         }
         Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The last `tail` lines of a container's output, then its output as it comes, read by a
+    /// task of its own that ends with the container's output or when the receiver is dropped.
+    pub(super) fn follow_container_logs(&self, id: String, tail: u32) -> LogFollow {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .follow(true)
+            .tail(&tail.to_string())
+            .build();
+        let (sender, receiver) = mpsc::channel(LOG_FOLLOW_BUFFER);
+        let docker = self.docker.clone();
+        tokio::spawn(async move {
+            let reader_gone = sender.clone();
+            let stream = docker
+                .logs(&id, Some(options))
+                .take_until(async move { reader_gone.closed().await });
+            let mut stream = std::pin::pin!(stream);
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk
+                    .map(|output| output.as_ref().to_vec())
+                    .map_err(|err| engine_error("cannot read the logs", err));
+                let failed = chunk.is_err();
+                if sender.send(chunk).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        receiver
     }
 }
 

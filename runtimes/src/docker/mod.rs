@@ -34,8 +34,8 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 use futures_util::future::join_all;
 
 use crate::{
-    Endpoint, ManagedWorkload, ReplicaStatus, Runtime, RuntimeError, WorkloadId, WorkloadSpec,
-    WorkloadStatus,
+    Endpoint, LogFollow, ManagedWorkload, ReplicaStatus, Runtime, RuntimeError, WorkloadId,
+    WorkloadSpec, WorkloadStatus,
 };
 use observe::ReplicaContainer;
 
@@ -338,17 +338,18 @@ impl Runtime for DockerRuntime {
         instance: u32,
         tail: u32,
     ) -> Result<String, RuntimeError> {
-        let containers = self.list_workload(id).await?;
-        let (spec_hash, _, _) = self.current(id, &containers);
-        let running = |c: &ReplicaContainer| c.is_running();
-        let Some(container) = plan::representative(&containers, instance, &spec_hash, &running)
-        else {
-            return Err(RuntimeError::NotFound(format!(
-                "{id} has no container for instance {instance} (it may not be deployed yet; \
-                 see its status)"
-            )));
-        };
-        self.tail_logs(&container.id, tail).await
+        let container = self.log_source(id, instance).await?;
+        self.tail_logs(&container, tail).await
+    }
+
+    async fn follow_logs(
+        &self,
+        id: &WorkloadId,
+        instance: u32,
+        tail: u32,
+    ) -> Result<LogFollow, RuntimeError> {
+        let container = self.log_source(id, instance).await?;
+        Ok(self.follow_container_logs(container, tail))
     }
 
     async fn endpoints(&self, id: &WorkloadId) -> Result<Vec<Endpoint>, RuntimeError> {
@@ -396,6 +397,24 @@ fn status_code(err: &EngineError) -> Option<u16> {
 }
 
 /// An engine error in words: `context` says what we were doing.
+impl DockerRuntime {
+    /// The id of the container whose logs stand for replica `instance`: the current spec's
+    /// running one if any, else the newest.
+    async fn log_source(&self, id: &WorkloadId, instance: u32) -> Result<String, RuntimeError> {
+        let containers = self.list_workload(id).await?;
+        let (spec_hash, _, _) = self.current(id, &containers);
+        let running = |c: &ReplicaContainer| c.is_running();
+        plan::representative(&containers, instance, &spec_hash, &running)
+            .map(|container| container.id.clone())
+            .ok_or_else(|| {
+                RuntimeError::NotFound(format!(
+                    "{id} has no container for instance {instance} (it may not be deployed yet; \
+                     see its status)"
+                ))
+            })
+    }
+}
+
 fn engine_error(context: &str, err: EngineError) -> RuntimeError {
     match err {
         EngineError::DockerResponseServerError {

@@ -26,14 +26,16 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, Preconditions};
 use kube::{Api, Client, Resource, ResourceExt};
+use tokio::sync::mpsc;
 
 use crate::{
-    Endpoint, ManagedWorkload, ReplicaStatus, Runtime, RuntimeError, WorkloadId, WorkloadSpec,
-    WorkloadStatus,
+    Endpoint, LOG_FOLLOW_BUFFER, LogFollow, ManagedWorkload, ReplicaStatus, Runtime, RuntimeError,
+    WorkloadId, WorkloadSpec, WorkloadStatus,
 };
 pub use manifest::{PodSettings, Resources};
 
@@ -358,33 +360,56 @@ impl Runtime for KubernetesRuntime {
         instance: u32,
         tail: u32,
     ) -> Result<String, RuntimeError> {
-        let pod_name = naming::pod_name(id, instance);
-        let pod = self
-            .get_owned::<Pod>(id, &pod_name, "pod")
-            .await?
-            .ok_or_else(|| {
-                RuntimeError::NotFound(format!(
-                    "{id} has no pod {pod_name} in namespace \"{}\" (it may not be deployed \
-                     yet; see its status)",
-                    self.namespace
-                ))
-            })?;
-        if let Some(state) = pods::not_started(&pod) {
-            return Ok(format!(
-                "[pod {pod_name} has not started its server yet: {state}; no logs yet]\n"
-            ));
-        }
-        let params = LogParams {
-            container: Some(naming::CONTAINER.to_string()),
-            tail_lines: Some(i64::from(tail)),
-            ..LogParams::default()
+        let pod_name = match self.log_source(id, instance).await? {
+            LogSource::Pod(name) => name,
+            LogSource::NotStarted(note) => return Ok(note),
         };
         let pods: Api<Pod> = self.api();
         client::call(
             &format!("{id}: cannot read the logs of pod {pod_name}"),
-            pods.logs(&pod_name, &params),
+            pods.logs(&pod_name, &log_params(tail, false)),
         )
         .await
+    }
+
+    async fn follow_logs(
+        &self,
+        id: &WorkloadId,
+        instance: u32,
+        tail: u32,
+    ) -> Result<LogFollow, RuntimeError> {
+        let (sender, receiver) = mpsc::channel(LOG_FOLLOW_BUFFER);
+        let pod_name = match self.log_source(id, instance).await? {
+            LogSource::Pod(name) => name,
+            LogSource::NotStarted(note) => {
+                // The pod has no output yet: say so, and end (the reader asks again later).
+                let _ = sender.try_send(Ok(note.into_bytes()));
+                return Ok(receiver);
+            }
+        };
+        let pods: Api<Pod> = self.api();
+        let context = format!("{id}: cannot follow the logs of pod {pod_name}");
+        let lines = client::call(
+            &context,
+            pods.log_stream(&pod_name, &log_params(tail, true)),
+        )
+        .await?
+        .lines();
+        tokio::spawn(async move {
+            let reader_gone = sender.clone();
+            let lines = lines.take_until(async move { reader_gone.closed().await });
+            let mut lines = std::pin::pin!(lines);
+            while let Some(line) = lines.next().await {
+                let chunk = line
+                    .map(|line| format!("{line}\n").into_bytes())
+                    .map_err(|err| RuntimeError::Unavailable(format!("{context}: {err}")));
+                let failed = chunk.is_err();
+                if sender.send(chunk).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(receiver)
     }
 
     async fn endpoints(&self, id: &WorkloadId) -> Result<Vec<Endpoint>, RuntimeError> {
@@ -440,5 +465,44 @@ impl Runtime for KubernetesRuntime {
                 spec_hashes: hashes.into_iter().collect(),
             })
             .collect())
+    }
+}
+
+/// Where a replica's logs come from.
+enum LogSource {
+    /// The pod's server container.
+    Pod(String),
+    /// The pod exists but its server has not started: a note saying so instead of logs.
+    NotStarted(String),
+}
+
+impl KubernetesRuntime {
+    async fn log_source(&self, id: &WorkloadId, instance: u32) -> Result<LogSource, RuntimeError> {
+        let pod_name = naming::pod_name(id, instance);
+        let pod = self
+            .get_owned::<Pod>(id, &pod_name, "pod")
+            .await?
+            .ok_or_else(|| {
+                RuntimeError::NotFound(format!(
+                    "{id} has no pod {pod_name} in namespace \"{}\" (it may not be deployed \
+                     yet; see its status)",
+                    self.namespace
+                ))
+            })?;
+        Ok(match pods::not_started(&pod) {
+            Some(state) => LogSource::NotStarted(format!(
+                "[pod {pod_name} has not started its server yet: {state}; no logs yet]\n"
+            )),
+            None => LogSource::Pod(pod_name),
+        })
+    }
+}
+
+fn log_params(tail: u32, follow: bool) -> LogParams {
+    LogParams {
+        container: Some(naming::CONTAINER.to_string()),
+        tail_lines: Some(i64::from(tail)),
+        follow,
+        ..LogParams::default()
     }
 }

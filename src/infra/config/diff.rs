@@ -63,6 +63,7 @@ fn changed_sections(running: &Config, new: &Config) -> Vec<String> {
         ("router", running.router != new.router),
         ("metrics", running.metrics != new.metrics),
         ("upstreams", running.upstreams != new.upstreams),
+        ("console", running.console != new.console),
     ]
     .into_iter()
     .filter(|(_, changed)| *changed)

@@ -192,6 +192,12 @@ fn check_values(config: &Config, text: &str, origin: &str) -> Result<(), ConfigE
             }
         }
     }
+    if config.console.oauth_client_id.is_some() && config.auth.mode != AuthMode::Jwt {
+        fail(
+            "oauth_client_id",
+            "signs the console in at auth.jwt.issuer, so it needs auth.mode = \"jwt\"".into(),
+        );
+    }
     if config.auth.admin_role.trim().is_empty() {
         fail("admin_role", "must not be empty".into());
     }

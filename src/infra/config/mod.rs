@@ -54,6 +54,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     #[serde(default)]
     pub upstreams: UpstreamsConfig,
+    #[serde(default)]
+    pub console: ConsoleConfig,
     // Resources are compared as validated specs (`LoadedConfig::resources`), not as settings.
     #[serde(default, skip_serializing)]
     adapters: Vec<toml::Spanned<toml::Table>>,
@@ -463,6 +465,19 @@ pub struct UpstreamsConfig {
     /// Whether `url` resources may reach loopback addresses. Default: only with auth.mode
     /// "none" or "dev" (a laptop, where every server runs on localhost).
     pub allow_loopback: Option<bool>,
+}
+
+/// `[console]`: the web console at `/ui`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// A public OAuth client (no secret) registered at `auth.jwt.issuer`, with
+    /// `<public_url>/ui` as a redirect URI: the console then also signs in with the
+    /// authorization code flow and PKCE. Only with `auth.mode = "jwt"`.
+    pub oauth_client_id: Option<String>,
+    /// The scopes the console asks for; default `auth.jwt.scopes`, else `openid`.
+    #[serde(deserialize_with = "one_or_many::strings")]
+    pub oauth_scopes: Vec<String>,
 }
 
 /// A config error, printed as is; `check` and `serve` exit 2 on it.
