@@ -6,6 +6,7 @@ pub mod docker;
 pub mod exposition;
 pub mod mcp;
 pub mod raw;
+pub mod rbac;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};
