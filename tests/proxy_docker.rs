@@ -388,9 +388,11 @@ async fn stateless_calls_are_retried_on_the_other_replica_when_one_dies() {
     // Until the endpoints refresh (every 2 s, or at once on a refused connection), the dead
     // replica is still picked for every other call: that is what must be retried. A refresh
     // landing in the instant between the kill and the next call could hide it from the stream;
-    // then nothing was retried, which proves nothing either way, and the next replica is killed.
+    // then no call was refused (the refused attempts are counted as connect failures), which
+    // proves nothing either way, and the next replica is killed.
+    let refused = [("kind", "connect")];
     let mut kills = 0;
-    while adapter_series(&gw, RETRIES, "retry", &[]).await == 0.0 {
+    while adapter_series(&gw, FAILURES, "retry", &refused).await == 0.0 {
         kills += 1;
         assert!(
             kills <= 3,
@@ -439,12 +441,12 @@ async fn stateless_calls_are_retried_on_the_other_replica_when_one_dies() {
 
     let m = scrape(&gw.url("/metrics")).await;
     let retry = [("adapter", "retry")];
-    let retries = m.get(RETRIES, &retry);
-    assert!(retries >= 1.0, "{}", m.text);
+    let refusals = m.get(FAILURES, &[("adapter", "retry"), ("kind", "connect")]);
+    assert!(refusals >= 1.0, "{}", m.text);
     assert_eq!(
-        m.get(FAILURES, &[("adapter", "retry"), ("kind", "connect")]),
-        retries,
-        "each refused attempt was retried, and no retry was refused"
+        m.get(RETRIES, &retry),
+        refusals,
+        "each refused attempt was retried and counted once, and no retry was refused"
     );
     assert_eq!(
         m.sum("mcp_gateway_proxy_requests_total", &retry),
