@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): installs what the tests need, then runs the whole suite.
-# - Python venvs with the official MCP SDK, both majors (.venv-mcp1: mcp<2, .venv-mcp2: mcp>=2),
-#   for the interop tests; created once, from PyPI.
+# - Python venvs with the official MCP SDK, one per major, pinned in tests/interop/sdk-pins.txt
+#   (.venv-mcp1: mcp==1.30.*, .venv-mcp2: mcp==2.3.*), for the interop tests; created from PyPI,
+#   and recreated when the installed version falls outside its pin.
 # - the sample servers as local binaries (proxy tests run them as plain processes) and as Docker
 #   images (Docker tests deploy them).
 # - Debian's chromium, for the web console's browser tests (tests/console.rs), via apt-get.
@@ -10,16 +11,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Whether the venv DIR holds an `mcp` inside REQUIREMENT (`mcp==X.Y.*` or `mcp==X.Y.Z`).
+pinned() { # pinned DIR REQUIREMENT
+  [ -x "$1/bin/python" ] && "$1/bin/python" -c '
+import sys
+from importlib.metadata import version
+want = sys.argv[1].split("==", 1)[1]
+have = version("mcp")
+sys.exit(0 if (have.startswith(want[:-1]) if want.endswith("*") else have == want) else 1)
+' "$2" 2>/dev/null
+}
+
 venv() { # venv DIR REQUIREMENT
-  if [ ! -x "$1/bin/python" ] || ! "$1/bin/python" -c 'import mcp' 2>/dev/null; then
+  if ! pinned "$1" "$2"; then
     echo "creating $1 ($2)"
     rm -rf "$1"
     python3 -m venv "$1"
     "$1/bin/pip" install --quiet --disable-pip-version-check "$2"
+    pinned "$1" "$2" || { echo "$1: pip did not install $2" >&2; exit 1; }
   fi
 }
-venv .venv-mcp1 'mcp>=1.30,<2'
-venv .venv-mcp2 'mcp>=2.3,<3'
+while read -r -u 3 dir requirement; do
+  case "$dir" in '' | '#'*) continue ;; esac
+  venv "$dir" "$requirement"
+done 3< tests/interop/sdk-pins.txt
 export MCP_GATEWAY_REQUIRE_INTEROP=1
 
 if ! command -v chromium >/dev/null 2>&1; then

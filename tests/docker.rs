@@ -12,6 +12,8 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bollard::query_parameters::KillContainerOptionsBuilder;
@@ -273,16 +275,29 @@ async fn killed_replicas_return_and_restarts_adopt_and_reap() {
     })
     .await;
     gw.healthy("adapters", "dk-keep", 2).await;
-    // Give the reconciler a few passes (interval 1 s) to do anything it wrongly wanted to.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
-    while tokio::time::Instant::now() < deadline {
+    // Three more full reconcile passes (each ends by listing the managed workloads), counted in
+    // /metrics, for the reconciler to do anything it wrongly wanted to; the containers stay.
+    let passes = || async {
+        common::exposition::scrape(&gw.url("/metrics")).await.get(
+            "mcp_gateway_runtime_calls_total",
+            &[("operation", "list_managed"), ("outcome", "ok")],
+        )
+    };
+    let start = passes().await;
+    eventually("three more reconcile passes", DEPLOY_TIMEOUT, || async {
         assert_eq!(
             ids(&gw.containers(Some("dk-keep")).await),
             kept,
             "the same containers, adopted, none added"
         );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+        (passes().await >= start + 3.0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        ids(&gw.containers(Some("dk-keep")).await),
+        kept,
+        "the same containers, adopted, none added"
+    );
 }
 
 /// Acceptance 6: a missing image shows as a readable error in status; the gateway keeps
@@ -407,6 +422,264 @@ async fn tool_deploys_and_scores() {
         .expect("text");
     assert!(logs.contains("tool-example listening on"), "{logs}");
     assert!(logs.contains("POST /score"), "{logs}");
+}
+
+/// What the load of [`a_rolling_update_under_load_fails_no_call`] saw.
+#[derive(Default)]
+struct Load {
+    answered: usize,
+    failed: Vec<String>,
+    values: BTreeSet<String>,
+}
+
+/// One caller: stateless `env VERSION` calls through the proxy, back to back, until `stop`;
+/// `progress` counts the answered ones of every caller.
+async fn call_until(url: String, stop: Arc<AtomicBool>, progress: Arc<AtomicUsize>) -> Load {
+    let http = client();
+    let mut load = Load::default();
+    let mut id = 0;
+    while !stop.load(Ordering::SeqCst) {
+        id += 1;
+        let exchange =
+            common::raw::stateless_call(&http, &url, "env", json!({"name": "VERSION"}), id).await;
+        let answer = match &exchange {
+            Ok(exchange) if exchange.status == StatusCode::OK => exchange
+                .messages
+                .iter()
+                .find(|m| m["id"] == json!(id))
+                .filter(|m| m["result"]["isError"] != true)
+                .and_then(|m| m["result"]["content"][0]["text"].as_str()),
+            _ => None,
+        };
+        match answer {
+            Some(value) => {
+                load.answered += 1;
+                progress.fetch_add(1, Ordering::SeqCst);
+                load.values.insert(value.to_string());
+            }
+            None => load.failed.push(match exchange {
+                Ok(exchange) => format!("call {id}: {} {:?}", exchange.status, exchange.messages),
+                Err(err) => format!("call {id}: {err}"),
+            }),
+        }
+    }
+    load
+}
+
+/// One look at the containers: (replica, spec hash, running) of each.
+type Sample = Vec<(String, String, bool)>;
+
+/// README, Docker runtime, Updates: "a changed image, env, port or identity makes a new
+/// container per replica, one replica at a time, each ready before the next; the replaced
+/// containers get SIGTERM 2 s later once the proxy routes to their successors". Two callers
+/// call without pause while a PUT changes the env of a 2-replica adapter: no call fails, both
+/// replicas are replaced (the second created only after the first had started), every replica
+/// has a running container at every look, and the old containers are gone.
+#[tokio::test]
+async fn a_rolling_update_under_load_fails_no_call() {
+    let Some(docker) = engine_or_skip("a_rolling_update_under_load_fails_no_call").await else {
+        return;
+    };
+    let gw = DockerGateway::start(&docker);
+    let before = |version| adapter("rolling", "1.0.0", 2, json!({"VERSION": version}));
+    post(&gw, "adapters", &before("one")).await;
+    gw.healthy("adapters", "rolling", 2).await;
+    let old = gw.containers(Some("rolling")).await;
+    let old_ids = ids(&old);
+    let old_hash = label(&old[0], LABEL_SPEC_HASH).expect("hash").to_string();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicUsize::new(0));
+    let url = gw.url("/adapters/rolling/mcp");
+    let callers: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(call_until(url.clone(), stop.clone(), progress.clone())))
+        .collect();
+    let answered_at_least = |count: usize| {
+        let progress = progress.clone();
+        async move { (progress.load(Ordering::SeqCst) >= count).then_some(()) }
+    };
+    let sampler = {
+        let (docker, id, stop) = (docker.clone(), gw.id.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut samples: Vec<Sample> = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let now = common::docker::containers(&docker, &id, Some("rolling")).await;
+                samples.push(
+                    now.iter()
+                        .map(|c| {
+                            (
+                                label(c, common::docker::LABEL_REPLICA)
+                                    .unwrap_or_default()
+                                    .to_string(),
+                                label(c, LABEL_SPEC_HASH).unwrap_or_default().to_string(),
+                                c.state.map(|s| s.to_string()).as_deref() == Some("running"),
+                            )
+                        })
+                        .collect(),
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            samples
+        })
+    };
+    // Traffic flows before the update.
+    eventually(
+        "20 calls answered before the update",
+        DEPLOY_TIMEOUT,
+        || answered_at_least(20),
+    )
+    .await;
+    put(&gw, "adapters", "rolling", &before("two")).await;
+
+    let new = eventually(
+        "both replicas replaced and the old containers gone",
+        DEPLOY_TIMEOUT,
+        || async {
+            let now = gw.containers(Some("rolling")).await;
+            let replaced = now.len() == 2
+                && now.iter().all(|c| {
+                    label(c, LABEL_SPEC_HASH) != Some(old_hash.as_str())
+                        && c.state.map(|s| s.to_string()).as_deref() == Some("running")
+                });
+            replaced.then_some(now)
+        },
+    )
+    .await;
+    gw.healthy("adapters", "rolling", 2).await;
+    // And the callers go on with only the new replicas for a while.
+    let gone = progress.load(Ordering::SeqCst);
+    eventually(
+        "20 more calls after the old ones went",
+        DEPLOY_TIMEOUT,
+        || answered_at_least(gone + 20),
+    )
+    .await;
+    stop.store(true, Ordering::SeqCst);
+    let mut load = Load::default();
+    for caller in callers {
+        let one = caller.await.expect("caller");
+        load.answered += one.answered;
+        load.failed.extend(one.failed);
+        load.values.extend(one.values);
+    }
+    let samples = sampler.await.expect("sampler");
+    eprintln!(
+        "rolling update: {} calls answered, {} failed, {} looks at the containers",
+        load.answered,
+        load.failed.len(),
+        samples.len()
+    );
+
+    assert!(
+        load.failed.is_empty(),
+        "{} of {} calls failed during the update: {:?}",
+        load.failed.len(),
+        load.answered + load.failed.len(),
+        load.failed
+    );
+    assert_eq!(
+        load.values,
+        BTreeSet::from(["one".to_string(), "two".to_string()]),
+        "the calls saw the old and the new replicas ({} answered)",
+        load.answered
+    );
+    let new_ids = ids(&new);
+    assert!(
+        new_ids.iter().all(|id| !old_ids.contains(id)),
+        "every replica replaced"
+    );
+    let replicas: BTreeSet<&str> = new
+        .iter()
+        .filter_map(|c| label(c, common::docker::LABEL_REPLICA))
+        .collect();
+    assert_eq!(replicas, BTreeSet::from(["0", "1"]));
+    assert!(
+        samples.len() >= 5,
+        "only {} looks at the containers",
+        samples.len()
+    );
+    for (n, sample) in samples.iter().enumerate() {
+        for replica in ["0", "1"] {
+            assert!(
+                sample
+                    .iter()
+                    .any(|(r, _, running)| r == replica && *running),
+                "look {n}: replica {replica} had no running container: {sample:?}"
+            );
+        }
+    }
+    // One at a time: the second new container was created after the first had started (and
+    // the runtime waited for it to accept connections in between).
+    let mut timeline = Vec::new();
+    for id in &new_ids {
+        let inspect = docker.inspect_container(id, None).await.expect("inspect");
+        let parse = |at: Option<String>| {
+            time::OffsetDateTime::parse(
+                &at.expect("a timestamp"),
+                &time::format_description::well_known::Rfc3339,
+            )
+            .expect("RFC 3339")
+        };
+        let started = parse(inspect.state.and_then(|s| s.started_at));
+        timeline.push((parse(inspect.created), started));
+    }
+    timeline.sort();
+    assert!(
+        timeline[1].0 > timeline[0].1,
+        "the second replacement was created before the first had started: {timeline:?}"
+    );
+}
+
+/// README, Fields and Authentication: `useWorkloadIdentity` "needs the admin role". On the
+/// Docker runtime, a non-admin asking for it on an image adapter gets 403 and nothing is stored
+/// or deployed; an admin creates it and it deploys.
+#[tokio::test]
+async fn only_an_admin_gives_a_workload_identity_on_docker() {
+    let Some(docker) = engine_or_skip("only_an_admin_gives_a_workload_identity_on_docker").await
+    else {
+        return;
+    };
+    // The default dev identity (roles `mcp.dev`) is the admin here, so the harness's status
+    // polls may read everything; bob is not.
+    let gw = DockerGateway::start_configured(
+        &docker,
+        "[auth]\nmode = \"dev\"\nadmin_role = \"mcp.dev\"\n",
+        false,
+    );
+    let body = json!({"name": "wi", "imageName": "mcp-example", "imageVersion": "1.0.0",
+                      "useWorkloadIdentity": true});
+    let refused = client()
+        .post(gw.url("/adapters"))
+        .header("x-dev-userid", "bob")
+        .header("x-dev-roles", "team")
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let problem: Value = refused.json().await.expect("problem");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("admin role")),
+        "{problem}"
+    );
+
+    // The admin creates the same name (so bob's attempt stored nothing: no 409) and it deploys
+    // exactly its one replica (so bob's attempt deployed nothing).
+    let created = client()
+        .post(gw.url("/adapters"))
+        .header("x-dev-userid", "root")
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let stored: Value = created.json().await.expect("json");
+    assert_eq!(stored["useWorkloadIdentity"], true);
+    assert_eq!(stored["createdBy"], "root");
+    gw.healthy("adapters", "wi", 1).await;
+    assert_eq!(gw.containers(Some("wi")).await.len(), 1);
 }
 
 /// No engine at the configured address: `serve` exits 1 and says what to do. Needs no Docker.

@@ -19,7 +19,7 @@ use common::cluster::{
     spread, status, status_until, weather_tool,
 };
 use common::exposition::Exposition;
-use common::{Gateway, client, eventually, mcp};
+use common::{Gateway, client, eventually, mcp, rbac};
 use kube_double::Kind;
 use mcp_gateway::domain::model::ResourceKind;
 use reqwest::StatusCode;
@@ -426,11 +426,22 @@ async fn restart_adopts_and_reaps(cluster: &Cluster, dir: &Path, prefix: &str) {
     .await;
 }
 
+/// The lifecycle on the double, then least privilege against behaviour: the Role in
+/// deploy/rbac.yaml grants exactly what the runtime asked of the API server (a call without a
+/// rule, or a rule the runtime never needs, fails).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adapter_lifecycle_on_the_double() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cluster = Cluster::double(dir.path()).await;
     adapter_lifecycle(&cluster, dir.path(), "k8s-demo").await;
+    let double = cluster.double.as_ref().expect("double");
+    let used = rbac::assert_role_allows_the_runtime(double, &cluster.namespace);
+    let unused: Vec<_> = rbac::role_grants().difference(&used).cloned().collect();
+    assert!(
+        unused.is_empty(),
+        "deploy/rbac.yaml grants what the runtime never asked for in the whole lifecycle \
+         (least privilege: remove it): {unused:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -439,6 +450,7 @@ async fn restart_adopts_and_reaps_on_the_double() {
     let cluster = Cluster::double(dir.path()).await;
     restart_adopts_and_reaps(&cluster, dir.path(), "rs").await;
     let double = cluster.double.as_ref().expect("double");
+    rbac::assert_role_allows_the_runtime(double, &cluster.namespace);
     eventually("no pods left", DEPLOY_TIMEOUT, || async {
         double
             .objects(Kind::Pod, &cluster.namespace)
@@ -566,6 +578,78 @@ async fn problems_are_reported_in_words() {
     );
 }
 
+/// README, Fields and Kubernetes runtime: `useWorkloadIdentity` needs the admin role, and gives
+/// the pods the workload-identity service account and label. A non-admin asking for it on an
+/// image adapter gets 403 and nothing is stored or applied; an admin creates it, and the
+/// StatefulSet and its pod carry the identity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_an_admin_gives_a_workload_identity_on_kubernetes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::double(dir.path()).await;
+    // The default dev identity (roles `mcp.dev`) is the admin, so the status polls may read
+    // everything; bob is not.
+    let config = cluster.gateway_config(dir.path()).replace(
+        "mode = \"none\"",
+        "mode = \"dev\"\nadmin_role = \"mcp.dev\"",
+    );
+    let gw = Gateway::start(dir.path(), &config);
+    let body = json!({"name": "wi", "imageName": "mcp-example", "imageVersion": "1.0.0",
+                      "useWorkloadIdentity": true});
+    let refused = client()
+        .post(gw.url("/adapters"))
+        .header("x-dev-userid", "bob")
+        .header("x-dev-roles", "team")
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let problem: Value = refused.json().await.expect("problem");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("admin role")),
+        "{problem}"
+    );
+    // The same name is free for the admin: bob's attempt stored nothing.
+    assert_eq!(
+        send(&gw, reqwest::Method::POST, "/adapters", Some(&body)).await,
+        StatusCode::CREATED
+    );
+    healthy(&gw, "adapters", "wi", 1).await;
+    let sts = cluster.statefulset("wi").await.expect("the StatefulSet");
+    let template = &sts.spec.template;
+    assert_eq!(
+        template
+            .spec
+            .as_ref()
+            .and_then(|p| p.service_account_name.as_deref()),
+        Some("workload-sa")
+    );
+    let labels = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("azure.workload.identity/use")
+            .map(String::as_str),
+        Some("true")
+    );
+    let pods = cluster.pods("wi").await;
+    assert_eq!(pods.len(), 1, "one replica, and only the admin's");
+    assert_eq!(
+        pods[0]
+            .spec
+            .as_ref()
+            .and_then(|p| p.service_account_name.as_deref()),
+        Some("workload-sa")
+    );
+    let double = cluster.double.as_ref().expect("double");
+    rbac::assert_role_allows_the_runtime(double, &cluster.namespace);
+}
+
 /// One config text, declaring a remote (`url`) adapter and an image adapter, with `kind`
 /// swapped: both parse to the same resources, and the Kubernetes one serves both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -616,6 +700,8 @@ async fn the_same_config_serves_on_kubernetes() {
         cluster.statefulset("remote").await.is_none(),
         "a url adapter deploys nothing"
     );
+    let double = cluster.double.as_ref().expect("double");
+    rbac::assert_role_allows_the_runtime(double, &cluster.namespace);
 }
 
 /// `check` names the key and the line of bad `[runtime.kubernetes]` values.
@@ -737,41 +823,10 @@ fn deploy_manifests_are_valid_kubernetes_objects() {
     }
 }
 
-/// The Role grants exactly what the runtime uses, nothing cluster-wide.
+/// The Role is namespaced, with no wildcard verb and nothing cluster-wide (checked by
+/// `role_grants`); what it grants is checked against what the runtime really sends in
+/// `adapter_lifecycle_on_the_double`.
 #[test]
-fn the_role_is_least_privilege() {
-    let text =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/rbac.yaml"))
-            .expect("rbac.yaml");
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("yaml");
-    let role = docs.iter().find(|d| d["kind"] == "Role").expect("a Role");
-    let mut grants = std::collections::BTreeMap::new();
-    for rule in role["rules"].as_array().expect("rules") {
-        for resource in rule["resources"].as_array().expect("resources") {
-            let verbs: BTreeSet<&str> = rule["verbs"]
-                .as_array()
-                .expect("verbs")
-                .iter()
-                .filter_map(Value::as_str)
-                .collect();
-            grants.insert(resource.as_str().expect("name").to_string(), verbs);
-        }
-    }
-    let expect = |verbs: &[&'static str]| verbs.iter().copied().collect::<BTreeSet<&str>>();
-    assert_eq!(
-        grants["statefulsets"],
-        expect(&["get", "list", "create", "patch", "delete"])
-    );
-    assert_eq!(
-        grants["services"],
-        expect(&["get", "list", "create", "patch", "delete"])
-    );
-    assert_eq!(grants["pods"], expect(&["get", "list", "watch"]));
-    assert_eq!(grants["pods/log"], expect(&["get"]));
-    assert_eq!(grants.len(), 4, "{grants:?}");
-    assert!(
-        !docs
-            .iter()
-            .any(|d| d["kind"] == "ClusterRole" || d["kind"] == "ClusterRoleBinding")
-    );
+fn the_role_is_namespaced_and_has_no_wildcards() {
+    assert!(!rbac::role_grants().is_empty(), "the Role grants nothing");
 }

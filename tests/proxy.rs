@@ -208,6 +208,19 @@ async fn rmcp_client_through_the_gateway() {
 
     let transport = StreamableHttpClientTransport::from_uri(gw.url("/adapters/rmcp/mcp"));
     let client = ().serve(transport).await.expect("rmcp client connects");
+    // Both ends run the one rmcp Cargo.lock locks (the sample server is built from this
+    // workspace): the client says so in the clientInfo it sends, and the upstream is the sample.
+    let locked = upstream::locked_version("rmcp");
+    let sent = rmcp::ClientHandler::get_info(&()).client_info;
+    assert_eq!(
+        (sent.name.as_str(), sent.version.as_str()),
+        ("rmcp", locked.as_str())
+    );
+    let server = client
+        .peer_info()
+        .and_then(|peer| peer.server_info.clone())
+        .expect("the upstream's serverInfo");
+    assert_eq!(server.name, "mcp-example");
     let tools = client.list_all_tools().await.expect("list tools");
     let names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     for expected in ["add", "echo", "slow", "whoami", "env"] {
@@ -434,69 +447,113 @@ async fn upstream_sees_clean_headers_and_client_sees_clean_responses() {
     assert_ne!(token, "upstream-session_1");
 }
 
-/// A keep-alive JSON upstream that closes any connection idle for `idle` (as uvicorn does after
-/// 5 s, without telling the client beforehand), counting the connections it accepts.
-async fn closing_upstream(
-    idle: Duration,
-) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let mut pending = Vec::new();
-                let mut chunk = [0u8; 8192];
-                loop {
-                    match tokio::time::timeout(idle, stream.read(&mut chunk)).await {
-                        Ok(Ok(n)) if n > 0 => pending.extend_from_slice(&chunk[..n]),
-                        _ => return, // idle, closed or failed: close our side
-                    }
-                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
-                        let length: usize = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse().ok())
-                            .unwrap_or(0);
-                        if pending.len() < end + 4 + length {
-                            break;
+/// A keep-alive JSON upstream that counts the connections it accepts and closes its idle ones
+/// when told (as uvicorn does after 5 s idle, without telling the client beforehand).
+struct KeepAliveUpstream {
+    url: String,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    close_idle: tokio::sync::watch::Sender<u64>,
+}
+
+impl KeepAliveUpstream {
+    async fn start() -> KeepAliveUpstream {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/mcp", listener.local_addr().expect("addr"));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
+        let (close_idle, closes) = tokio::sync::watch::channel(0u64);
+        let (counter, gauge) = (accepted.clone(), open.clone());
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                gauge.fetch_add(1, Ordering::SeqCst);
+                let (gauge, mut closes) = (gauge.clone(), closes.clone());
+                closes.mark_unchanged();
+                tokio::spawn(async move {
+                    let mut pending = Vec::new();
+                    let mut chunk = [0u8; 8192];
+                    loop {
+                        let read = tokio::select! {
+                            read = stream.read(&mut chunk) => read,
+                            // Told to close: only between requests (`pending` is empty, the
+                            // tests send one at a time), so this is an idle close.
+                            _ = closes.changed(), if pending.is_empty() => break,
+                        };
+                        match read {
+                            Ok(n) if n > 0 => pending.extend_from_slice(&chunk[..n]),
+                            _ => break, // closed or failed: close our side
                         }
-                        pending.drain(..end + 4 + length);
-                        let body = r#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
-                        let response = format!(
-                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                            body.len()
-                        );
-                        if stream.write_all(response.as_bytes()).await.is_err() {
-                            return;
+                        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head =
+                                String::from_utf8_lossy(&pending[..end]).to_ascii_lowercase();
+                            let length: usize = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse().ok())
+                                .unwrap_or(0);
+                            if pending.len() < end + 4 + length {
+                                break;
+                            }
+                            pending.drain(..end + 4 + length);
+                            let body = r#"{"jsonrpc":"2.0","id":1,"result":{}}"#;
+                            let response = format!(
+                                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                                body.len()
+                            );
+                            if stream.write_all(response.as_bytes()).await.is_err() {
+                                pending.clear();
+                                break;
+                            }
                         }
                     }
-                }
-            });
+                    drop(stream);
+                    gauge.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+        KeepAliveUpstream {
+            url,
+            accepted,
+            open,
+            close_idle,
         }
-    });
-    (url, accepted)
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Closes every idle connection and waits until they are closed.
+    async fn close_idle_connections(&self) {
+        self.close_idle.send_modify(|n| *n += 1);
+        let open = self.open.clone();
+        common::eventually(
+            "the upstream's idle connections closed",
+            Duration::from_secs(10),
+            || {
+                let open = open.load(std::sync::atomic::Ordering::SeqCst);
+                async move { (open == 0).then_some(()) }
+            },
+        )
+        .await;
+    }
 }
 
 /// Upstream connections are kept and reused, and one the upstream closed while it lay idle is
 /// never used again: the next request gets a new connection, not a 502.
 #[tokio::test]
 async fn upstream_connections_are_reused_and_closed_ones_are_replaced() {
-    use std::sync::atomic::Ordering;
-    let idle = Duration::from_millis(300);
-    let (upstream_url, accepted) = closing_upstream(idle).await;
+    let upstream = KeepAliveUpstream::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = Gateway::start(dir.path(), &config_none(dir.path(), "none", ""));
     let http = client();
-    create_url_adapter(&http, &gw, "keepalive", &upstream_url, &[]).await;
+    create_url_adapter(&http, &gw, "keepalive", &upstream.url, &[]).await;
     let url = gw.url("/adapters/keepalive/mcp");
     let ping = || {
         let http = http.clone();
@@ -517,16 +574,16 @@ async fn upstream_connections_are_reused_and_closed_ones_are_replaced() {
         assert_eq!(ping().await, StatusCode::OK);
     }
     assert_eq!(
-        accepted.load(Ordering::SeqCst),
+        upstream.accepted(),
         1,
         "20 sequential requests share one upstream connection"
     );
 
     for round in 0..3 {
         // The upstream drops the idle connection; the gateway must notice before reusing it.
-        tokio::time::sleep(idle * 3).await;
+        upstream.close_idle_connections().await;
         assert_eq!(ping().await, StatusCode::OK, "after idle close {round}");
-        assert_eq!(accepted.load(Ordering::SeqCst), 2 + round);
+        assert_eq!(upstream.accepted(), 2 + round);
     }
 
     let concurrent = futures_util::future::join_all((0..8).map(|_| ping())).await;
@@ -534,7 +591,7 @@ async fn upstream_connections_are_reused_and_closed_ones_are_replaced() {
         concurrent.iter().all(|s| *s == StatusCode::OK),
         "{concurrent:?}"
     );
-    assert!(accepted.load(Ordering::SeqCst) <= 4 + 8);
+    assert!(upstream.accepted() <= 4 + 8);
 }
 
 /// `proxy.cors = true`: browser clients (the MCP Inspector, say) get preflights answered and may
@@ -542,7 +599,8 @@ async fn upstream_connections_are_reused_and_closed_ones_are_replaced() {
 /// not allowed gets neither.
 #[tokio::test]
 async fn cors_for_browser_clients_on_both_mcp_endpoints() {
-    let (upstream_url, _accepted) = closing_upstream(Duration::from_secs(30)).await;
+    let upstream = KeepAliveUpstream::start().await;
+    let upstream_url = upstream.url.clone();
     let dir = tempfile::tempdir().expect("tempdir");
     let gw = Gateway::start(
         dir.path(),

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::upstream::{python, sample_binary};
+use common::upstream::{HELPER_TIMEOUT, assert_sdk_version, python, sample_binary};
 use common::{Gateway, client, closed_port, config_none};
 use reqwest::StatusCode;
 use rmcp::model::{
@@ -80,11 +80,19 @@ impl ToolServer {
             .count()
     }
 
-    /// Waits briefly for the log to settle, then returns the count (the log is written after
-    /// the response, so a call just answered may be a moment behind).
-    async fn settled_calls(&self) -> usize {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        self.calls()
+    /// Waits until the tool server's log shows `count` calls; returns how many it shows then.
+    /// (It logs each request before answering it, in order, but the test reads its stdout on a
+    /// thread, so a call just answered may be a moment behind.)
+    async fn calls_reach(&self, count: usize) -> usize {
+        common::eventually(
+            &format!("{count} calls in the tool server's log"),
+            Duration::from_secs(20),
+            || {
+                let seen = self.calls();
+                async move { (seen >= count).then_some(seen) }
+            },
+        )
+        .await
     }
 }
 
@@ -263,14 +271,16 @@ fn interop_script(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/interop/{name}"))
 }
 
-/// Runs `router_checks.py URL list-all` with the SDK of `major`.
+/// Runs `router_checks.py URL list-all` with the SDK of `major`; its `sdk` is checked against
+/// the pin.
 async fn python_list_all(major: u8, url: &str, mode: &str) -> Option<Value> {
     let python = python(major)?;
     let output = tokio::time::timeout(
-        Duration::from_secs(60),
+        HELPER_TIMEOUT,
         tokio::process::Command::new(python)
             .arg(interop_script("router_checks.py"))
             .args([url, "list-all", "--mode", mode])
+            .kill_on_drop(true)
             .output(),
     )
     .await
@@ -282,14 +292,20 @@ async fn python_list_all(major: u8, url: &str, mode: &str) -> Option<Value> {
         String::from_utf8_lossy(&output.stderr)
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    Some(serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("JSON summary"))
+    let summary: Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).expect("JSON summary");
+    assert_sdk_version(major, &summary["sdk"], &format!("python {major}.x {mode}"));
+    Some(summary)
 }
 
-/// A running `router_checks.py URL watch`: waits for it to say "ready".
+/// A running `router_checks.py URL watch`: waits for it to say "ready". A task reads its lines
+/// as they come and stamps each with its arrival, so "notified" is timed where it happens, not
+/// when the test gets round to reading it.
 struct PythonWatch {
     child: tokio::process::Child,
-    lines: tokio::io::Lines<AsyncBufReader<tokio::process::ChildStdout>>,
+    lines: mpsc::UnboundedReceiver<(Instant, String)>,
     label: String,
+    major: u8,
 }
 
 impl PythonWatch {
@@ -304,32 +320,65 @@ impl PythonWatch {
             .spawn()
             .expect("start python watch");
         let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = AsyncBufReader::new(stdout).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if tx.send((Instant::now(), line)).is_err() {
+                    return;
+                }
+            }
+        });
         let mut watch = PythonWatch {
             child,
-            lines: AsyncBufReader::new(stdout).lines(),
+            lines,
             label: format!("python {major}.x {mode}"),
+            major,
         };
-        let ready = watch.next_line(Duration::from_secs(30)).await;
+        let (_, ready) = watch.next_line(Duration::from_secs(30)).await;
         assert_eq!(ready, "ready", "{} did not get ready", watch.label);
         Some(watch)
     }
 
-    async fn next_line(&mut self, within: Duration) -> String {
-        match tokio::time::timeout(within, self.lines.next_line()).await {
-            Ok(Ok(Some(line))) => line,
+    /// The next line and when it arrived.
+    async fn next_line(&mut self, within: Duration) -> (Instant, String) {
+        match tokio::time::timeout(within, self.lines.recv()).await {
+            Ok(Some(line)) => line,
             other => panic!("{}: no line within {within:?}: {other:?}", self.label),
         }
     }
 
     /// Waits for "notified" (returns when it arrived) and the summary after it.
     async fn notified(mut self) -> (Instant, Value) {
-        let line = self.next_line(Duration::from_secs(10)).await;
-        let at = Instant::now();
+        let (at, line) = self.next_line(Duration::from_secs(10)).await;
         assert_eq!(line, "notified", "{}", self.label);
-        let summary = self.next_line(Duration::from_secs(20)).await;
-        let _ = self.child.wait().await;
-        (at, serde_json::from_str(&summary).expect("summary JSON"))
+        let (_, summary) = self.next_line(Duration::from_secs(20)).await;
+        let _ = tokio::time::timeout(HELPER_TIMEOUT, self.child.wait()).await;
+        let summary: Value = serde_json::from_str(&summary).expect("summary JSON");
+        assert_sdk_version(self.major, &summary["sdk"], &self.label);
+        (at, summary)
     }
+}
+
+/// Waits until `count` GET streams have been opened on `/mcp`, as /metrics counts them: when
+/// their response head goes out, which rmcp sends once the stream is attached to its session.
+/// A change made after that reaches them.
+async fn get_streams_opened(gw: &Gateway, count: f64) {
+    common::eventually(
+        &format!("{count} GET streams opened on /mcp"),
+        Duration::from_secs(20),
+        || async {
+            let m = common::exposition::scrape(&gw.url("/metrics")).await;
+            let opened = m
+                .value(
+                    "mcp_gateway_api_requests_total",
+                    &[("route", "/mcp"), ("method", "GET"), ("code", "200")],
+                )
+                .unwrap_or(0.0);
+            (opened >= count).then_some(())
+        },
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -427,7 +476,7 @@ async fn weather_tool_is_listed_and_called_by_every_client() {
     )
     .await;
     assert!(text(&celsius).contains("22.2"), "{}", text(&celsius));
-    let answered = server.settled_calls().await;
+    let answered = server.calls_reach(2).await;
     assert_eq!(answered, 2);
 
     // Arguments that break the schema: tool errors naming the field; the server never sees them.
@@ -444,9 +493,13 @@ async fn weather_tool_is_listed_and_called_by_every_client() {
             text(&refused)
         );
     }
+    // A valid call after them: once the tool server has logged it, it has logged whatever came
+    // before it, so the count says whether an invalid call got through.
+    let sentinel = call(&session, "weather", json!({"location": "Seattle"})).await;
+    assert!(!is_error(&sentinel), "{sentinel:?}");
     assert_eq!(
-        server.settled_calls().await,
-        answered,
+        server.calls_reach(answered + 1).await,
+        answered + 1,
         "the tool server was called with invalid arguments"
     );
     session.cancel().await.expect("close");
@@ -561,28 +614,34 @@ async fn changes_show_at_once_and_are_notified_on_get_and_listen_streams() {
     // And the Python SDK: 1.x on its GET stream, 2.x on a listen stream.
     let py1 = PythonWatch::start(1, &mcp, "auto").await;
     let py2 = PythonWatch::start(2, &mcp, "auto").await;
-    // The rmcp client opens its GET stream in the background after initialize; give it a moment
-    // to be established before the change it must see.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every stream open before the change it must see: the listen streams were acknowledged;
+    // the 2025 GET streams (rmcp's, opened in the background after initialize, and the Python
+    // 1.x client's) once /metrics has counted them.
+    get_streams_opened(&gw, if py1.is_some() { 2.0 } else { 1.0 }).await;
+    // Each notification is timed where it arrives: rmcp's handler stamps the GET stream's, this
+    // task the listen stream's, and PythonWatch the Python clients' lines.
+    let listen = tokio::spawn(async move {
+        let next = tokio::time::timeout(Duration::from_secs(10), subscription.next()).await;
+        (Instant::now(), next, subscription)
+    });
 
     register_url_tool(&http, &gw, &[], "second", &server.url, json!({})).await;
     let returned = Instant::now();
 
-    let on_get = tokio::time::timeout(Duration::from_secs(5), get_stream.recv())
+    let on_get = tokio::time::timeout(Duration::from_secs(10), get_stream.recv())
         .await
         .expect("GET stream notified")
         .expect("notification");
     assert!(
-        on_get - returned <= NOTIFY_WITHIN,
+        on_get.saturating_duration_since(returned) <= NOTIFY_WITHIN,
         "GET stream after {:?}",
         on_get - returned
     );
-    let notification = tokio::time::timeout(Duration::from_secs(5), subscription.next())
-        .await
+    let (on_listen, notification, mut subscription) = listen.await.expect("listen task");
+    let notification = notification
         .expect("listen stream notified")
         .expect("stream open")
         .expect("a notification");
-    let on_listen = Instant::now();
     assert!(
         matches!(
             notification,
@@ -591,7 +650,7 @@ async fn changes_show_at_once_and_are_notified_on_get_and_listen_streams() {
         "{notification:?}"
     );
     assert!(
-        on_listen - returned <= NOTIFY_WITHIN,
+        on_listen.saturating_duration_since(returned) <= NOTIFY_WITHIN,
         "listen stream after {:?}",
         on_listen - returned
     );
@@ -601,7 +660,7 @@ async fn changes_show_at_once_and_are_notified_on_get_and_listen_streams() {
         let label = watch.label.clone();
         let (at, summary) = watch.notified().await;
         assert!(
-            at - returned <= NOTIFY_WITHIN + Duration::from_millis(200),
+            at.saturating_duration_since(returned) <= NOTIFY_WITHIN,
             "{label} after {:?}",
             at - returned
         );
@@ -652,14 +711,11 @@ async fn changes_show_at_once_and_are_notified_on_get_and_listen_streams() {
         let gone = call_error(&modern, &name, json!({"location": "Rome"})).await;
         assert!(gone.contains("Unknown tool"), "{gone}");
     }
-    // Each of those changes was notified too (a redefinition changes what the client sees).
-    let mut more = 0;
-    while let Ok(Some(_)) =
-        tokio::time::timeout(Duration::from_millis(500), get_stream.recv()).await
-    {
-        more += 1;
-    }
-    assert!(more >= 1, "changes after the first were not notified");
+    // Those changes were notified too (a redefinition changes what the client sees).
+    tokio::time::timeout(Duration::from_secs(10), get_stream.recv())
+        .await
+        .expect("changes after the first were not notified")
+        .expect("the GET stream is open");
 
     subscription.cancel().await.expect("cancel listen");
     session.cancel().await.expect("close");
@@ -735,7 +791,11 @@ async fn two_hundred_fifty_tools_page_through_completely() {
 async fn callers_see_and_call_only_what_they_may_read() {
     let server = ToolServer::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let gw = Gateway::start(dir.path(), &config_none(dir.path(), "dev", ""));
+    // /metrics open to the test (it counts the GET streams), whoever the dev caller is.
+    let gw = Gateway::start(
+        dir.path(),
+        &config_none(dir.path(), "dev", "[metrics]\npublic = true\n"),
+    );
     let http = client();
     let alice = [("x-dev-userid", "alice"), ("x-dev-roles", "")];
     let bob = [("x-dev-userid", "bob"), ("x-dev-roles", "team")];
@@ -751,7 +811,7 @@ async fn callers_see_and_call_only_what_they_may_read() {
     .await;
     let mcp = gw.url("/mcp");
 
-    let (as_alice, _) = connect_2025(&mcp, &alice).await;
+    let (as_alice, mut alice_changes) = connect_2025(&mcp, &alice).await;
     assert_eq!(names(&as_alice).await, vec!["secret", "shared"]);
     let (as_bob, mut bob_changes) = connect_2025(&mcp, &bob).await;
     assert_eq!(names(&as_bob).await, vec!["shared"]);
@@ -759,7 +819,7 @@ async fn callers_see_and_call_only_what_they_may_read() {
     assert!(!is_error(&shared), "{shared:?}");
 
     // A hidden tool answers exactly as a missing one, in both eras.
-    let before = server.settled_calls().await;
+    let before = server.calls_reach(1).await;
     let hidden = call_error(&as_bob, "secret", json!({"location": "Lima"})).await;
     let missing = call_error(&as_bob, "nothing", json!({"location": "Lima"})).await;
     assert_eq!(
@@ -800,21 +860,31 @@ async fn callers_see_and_call_only_what_they_may_read() {
         raw_hidden.2[0].to_string().replace("secret", "NAME"),
         raw_missing.2[0].to_string().replace("nothing", "NAME")
     );
+    // Then a call bob may make: once the tool server has logged it, it has logged everything
+    // before it.
+    let sentinel = call(&as_bob, "shared", json!({"location": "Lima"})).await;
+    assert!(!is_error(&sentinel), "{sentinel:?}");
     assert_eq!(
-        server.settled_calls().await,
-        before,
+        server.calls_reach(before + 1).await,
+        before + 1,
         "a hidden tool was called"
     );
 
-    // Alice's new private tool is not bob's business; a shared one is.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Alice's new private tool is not bob's business; a shared one is. Both GET streams are
+    // open first.
+    get_streams_opened(&gw, 2.0).await;
+    while bob_changes.try_recv().is_ok() {}
+    while alice_changes.try_recv().is_ok() {}
     register_url_tool(&http, &gw, &alice, "private-2", &server.url, json!({})).await;
-    assert!(
-        tokio::time::timeout(Duration::from_millis(800), bob_changes.recv())
-            .await
-            .is_err(),
-        "bob was told about a tool he cannot see"
-    );
+    // Alice hears of it: the new table went out to every session's follower at once, bob's
+    // too. Then a whole round trip of bob's own, which a notification sent to him with alice's
+    // would not outlast.
+    tokio::time::timeout(Duration::from_secs(10), alice_changes.recv())
+        .await
+        .expect("alice told about her new tool")
+        .expect("alice's stream is open");
+    assert_eq!(names(&as_bob).await, vec!["shared"]);
+    let shared_sent = Instant::now();
     register_url_tool(
         &http,
         &gw,
@@ -824,9 +894,17 @@ async fn callers_see_and_call_only_what_they_may_read() {
         json!({"requiredRoles": ["team"]}),
     )
     .await;
-    tokio::time::timeout(Duration::from_secs(2), bob_changes.recv())
+    // Bob's first notification since must be about shared-2: one stamped before it existed
+    // could only have been about private-2.
+    let told = tokio::time::timeout(Duration::from_secs(10), bob_changes.recv())
         .await
-        .expect("bob told about a tool he can see");
+        .expect("bob told about a tool he can see")
+        .expect("bob's stream is open");
+    assert!(
+        told >= shared_sent,
+        "bob was told about a tool he cannot see ({:?} before shared-2 was sent)",
+        shared_sent - told
+    );
     assert_eq!(names(&as_bob).await, vec!["shared", "shared-2"]);
 
     // Bob cannot use alice's session.
@@ -940,8 +1018,13 @@ async fn tool_server_failures_are_tool_errors_in_words() {
     let started = Instant::now();
     let slow = call(&session, "silent", json!({"location": "Oslo"})).await;
     assert!(is_error(&slow));
-    assert!(text(&slow).contains("timed out"), "{}", text(&slow));
-    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        text(&slow).contains("timed out: no answer within 1 s"),
+        "{}",
+        text(&slow)
+    );
+    // The configured 1 s, not the default 60 s (a bound far from both, so load cannot decide).
+    assert!(started.elapsed() < Duration::from_secs(30));
     session.cancel().await.expect("close");
 }
 

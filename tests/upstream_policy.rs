@@ -251,13 +251,8 @@ fn check_refuses_a_config_whose_url_resources_break_the_policy() {
         ),
     )
     .expect("write");
-    let out = std::process::Command::new(common::BIN)
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .expect("run check");
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let (code, _, err) = common::run(&["check", "--config", config.to_str().expect("utf-8")]);
+    assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("adapters[0].url") && err.contains("cloud metadata"),
         "{err}"

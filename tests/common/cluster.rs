@@ -29,6 +29,18 @@ pub const E2E_ENV: &str = "MCP_GATEWAY_K8S_E2E";
 pub const DEPLOY_TIMEOUT: Duration = Duration::from_secs(90);
 /// The label every object of every mcp-gateway carries.
 pub const MANAGED: &str = "app.kubernetes.io/managed-by=mcp-gateway";
+/// The `User-Agent` of the tests' own Kubernetes client, so what the gateway's runtime sent can
+/// be told from what the tests did (the runtime's client sends none).
+pub const TEST_CLIENT_AGENT: &str = "mcp-gateway-tests";
+
+/// The tests' client for `config`, marked with [`TEST_CLIENT_AGENT`].
+fn test_client(mut config: Config) -> Client {
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(TEST_CLIENT_AGENT),
+    ));
+    Client::try_from(config).expect("client")
+}
 
 /// Where the tests deploy.
 pub struct Cluster {
@@ -74,7 +86,7 @@ impl Cluster {
             namespace,
             kubeconfig: Some(kubeconfig),
             image_registry: String::new(),
-            client: Client::try_from(config).expect("client"),
+            client: test_client(config),
         }
     }
 
@@ -103,7 +115,7 @@ impl Cluster {
                 .unwrap_or_else(|_| "mcp-gateway-e2e".into()),
             kubeconfig: None,
             image_registry: std::env::var("MCP_GATEWAY_K8S_REGISTRY").unwrap_or_default(),
-            client: Client::try_from(config).expect("client"),
+            client: test_client(config),
         })
     }
 

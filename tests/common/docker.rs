@@ -85,8 +85,21 @@ pub struct DockerGateway {
 
 impl DockerGateway {
     pub fn start(docker: &Docker) -> DockerGateway {
+        Self::start_configured(docker, "", false)
+    }
+
+    /// A gateway whose config is [`config`] followed by `extra` (sections the default config
+    /// does not have, such as `[auth]`), collecting its JSON logs in [`Self::logs`] if `logged`.
+    pub fn start_configured(docker: &Docker, extra: &str, logged: bool) -> DockerGateway {
         let dir = tempfile::tempdir().expect("tempdir");
-        let gateway = Gateway::start(dir.path(), &config(dir.path()));
+        let text = format!("{}{extra}", config(dir.path()));
+        let gateway = if logged {
+            let path = dir.path().join("config.toml");
+            std::fs::write(&path, text).expect("write config");
+            Gateway::start_logged(&path)
+        } else {
+            Gateway::start(dir.path(), &text)
+        };
         let db = dir.path().join("gw.db");
         let id = gateway_id(&db);
         DockerGateway {
@@ -101,6 +114,12 @@ impl DockerGateway {
 
     pub fn url(&self, path: &str) -> String {
         self.gateway.as_ref().expect("gateway running").url(path)
+    }
+
+    /// The gateway's JSON log lines so far (started with `logged`; else empty).
+    pub fn logs(&self) -> Vec<Value> {
+        let gateway = self.gateway.as_ref().expect("gateway running");
+        gateway.logs.lock().expect("logs").clone()
     }
 
     /// Stops the gateway (SIGKILL: no shutdown code runs); its containers stay.
@@ -167,8 +186,9 @@ impl DockerGateway {
 
 impl Drop for DockerGateway {
     fn drop(&mut self) {
-        // The gateway first, or its reconciler would bring the containers back.
-        self.stop();
+        // The gateway first, or its reconciler would bring the containers back. (Dropping it
+        // kills it without the checks of `stop`, which must not panic while a test unwinds.)
+        drop(self.gateway.take());
         let (docker, id) = (self.docker.clone(), self.id.clone());
         // Drop may run on the test's runtime thread: do the async clean-up on a thread of its own.
         let cleaned = std::thread::spawn(move || {

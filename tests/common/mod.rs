@@ -7,6 +7,7 @@ pub mod docker;
 pub mod exposition;
 pub mod mcp;
 pub mod raw;
+pub mod rbac;
 pub mod upstream;
 
 use std::io::{BufRead, BufReader};
@@ -126,10 +127,17 @@ impl Gateway {
         self.child.id()
     }
 
-    /// SIGKILL: no shutdown code runs.
+    /// SIGKILL: no shutdown code runs. Panics unless the gateway was running and died of the
+    /// signal (a gateway that had already exited would make the test prove nothing).
     pub fn kill9(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        use std::os::unix::process::ExitStatusExt;
+        self.child.kill().expect("send SIGKILL to the gateway");
+        let status = self.child.wait().expect("reap the gateway");
+        assert_eq!(
+            status.signal(),
+            Some(9),
+            "the gateway was not killed by SIGKILL: it had already ended ({status})"
+        );
     }
 }
 
@@ -140,17 +148,50 @@ impl Drop for Gateway {
     }
 }
 
-/// Runs the binary to completion and returns (exit code, stdout, stderr).
+/// How long [`run`] lets the binary take before it is killed and the test fails.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs the binary to completion and returns (exit code, stdout, stderr). Panics, with what it
+/// printed, if it has not ended within [`RUN_TIMEOUT`].
 pub fn run(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(BIN)
+    use std::io::Read;
+    let mut child = Command::new(BIN)
         .args(args)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .expect("run mcp-gateway");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let collect = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            let _ = pipe.read_to_end(&mut text);
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = collect(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = collect(Box::new(child.stderr.take().expect("stderr")));
+    let deadline = Instant::now() + RUN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for mcp-gateway") {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (
+        stdout.join().expect("stdout reader"),
+        stderr.join().expect("stderr reader"),
+    );
+    let Some(status) = status else {
+        panic!(
+            "mcp-gateway {args:?} did not end within {RUN_TIMEOUT:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+    };
+    (status.code().unwrap_or(-1), stdout, stderr)
 }
 
 pub fn client() -> reqwest::Client {

@@ -145,3 +145,47 @@ pub async fn call_tool(
     )
     .await
 }
+
+/// The revision of stateless requests (no session, everything in each request).
+pub const STATELESS: &str = "2026-07-28";
+
+/// A stateless (2026-07-28) `tools/call` of `tool`: no session, the routing headers and the
+/// per-request `_meta` the revision asks for. Returns the status and the answer's messages.
+pub async fn stateless_call(
+    http: &reqwest::Client,
+    url: &str,
+    tool: &str,
+    arguments: Value,
+    id: i64,
+) -> Result<Exchange, reqwest::Error> {
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+    "name": tool, "arguments": arguments,
+    "_meta": {
+        "io.modelcontextprotocol/protocolVersion": STATELESS,
+        "io.modelcontextprotocol/clientInfo": {"name": "raw-test", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    }}});
+    let response = http
+        .post(url)
+        .header("accept", ACCEPT)
+        .header("content-type", "application/json")
+        .header("mcp-protocol-version", STATELESS)
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", tool)
+        .json(&body)
+        .send()
+        .await?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = response.text().await?;
+    Ok(Exchange {
+        status,
+        headers,
+        messages: parse_messages(&content_type, &text),
+    })
+}

@@ -85,6 +85,44 @@ pub fn tool_example() -> (Process, String) {
     (process, format!("http://127.0.0.1:{port}/score"))
 }
 
+/// The pin of the Python SDK of `major` (`mcp==1.30.*`), from tests/interop/sdk-pins.txt: the
+/// one list scripts/test.sh builds the venvs from.
+pub fn sdk_pin(major: u8) -> String {
+    let path = repo_root().join("tests/interop/sdk-pins.txt");
+    let text = std::fs::read_to_string(&path).expect("tests/interop/sdk-pins.txt");
+    let venv = format!(".venv-mcp{major}");
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (dir, requirement) = line.split_once(' ')?;
+            (dir == venv).then(|| requirement.trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("{} has no line for {venv}", path.display()))
+}
+
+/// Whether `version` satisfies `pin` (`mcp==X.Y.*` or `mcp==X.Y.Z`, as pip reads them).
+pub fn satisfies(version: &str, pin: &str) -> bool {
+    let wanted = pin.split_once("==").map_or(pin, |(_, v)| v);
+    match wanted.strip_suffix('*') {
+        Some(prefix) => version.starts_with(prefix),
+        None => version == wanted,
+    }
+}
+
+/// Panics unless `reported` (what a Python client or server of `major` says it runs) is inside
+/// that major's pin.
+pub fn assert_sdk_version(major: u8, reported: &Value, who: &str) {
+    let pin = sdk_pin(major);
+    let version = reported
+        .as_str()
+        .unwrap_or_else(|| panic!("{who} reported no SDK version: {reported}"));
+    assert!(
+        satisfies(version, &pin),
+        "{who} runs mcp {version}, outside the pin {pin} (tests/interop/sdk-pins.txt); \
+         scripts/test.sh recreates the venv"
+    );
+}
+
 /// The Python of the venv holding the official SDK of this major version, or `None` (the test
 /// then skips) unless MCP_GATEWAY_REQUIRE_INTEROP=1, where a missing venv fails the test.
 pub fn python(major: u8) -> Option<PathBuf> {
@@ -93,9 +131,9 @@ pub fn python(major: u8) -> Option<PathBuf> {
         return Some(path);
     }
     let reason = format!(
-        "{} is missing: scripts/test.sh creates it (python3 -m venv .venv-mcp{major} && pip install 'mcp{}')",
+        "{} is missing: scripts/test.sh creates it (python3 -m venv .venv-mcp{major} && pip install '{}')",
         path.display(),
-        if major == 1 { "<2" } else { ">=2.3,<3" }
+        sdk_pin(major)
     );
     if std::env::var("MCP_GATEWAY_REQUIRE_INTEROP").as_deref() == Ok("1") {
         panic!("{reason}");
@@ -104,7 +142,11 @@ pub fn python(major: u8) -> Option<PathBuf> {
     None
 }
 
-/// Starts the FastMCP (mcp 1.x) upstream; returns it and its MCP URL.
+/// How long a helper process may take to say it is ready, or to finish.
+pub const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Starts the FastMCP (mcp 1.x) upstream; returns it and its MCP URL once it prints
+/// `ready <mcp version>` (the version checked against the pin).
 pub fn fastmcp() -> Option<(Process, String)> {
     let python = python(1)?;
     let port = free_port();
@@ -117,16 +159,26 @@ pub fn fastmcp() -> Option<(Process, String)> {
         .expect("start fastmcp");
     let stdout = child.stdout.take().expect("stdout");
     let process = Process(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("ready line");
-    assert_eq!(line.trim(), "ready", "fastmcp did not start");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(HELPER_TIMEOUT)
+        .unwrap_or_else(|_| panic!("fastmcp printed nothing within {HELPER_TIMEOUT:?}"));
+    let version = line
+        .trim()
+        .strip_prefix("ready ")
+        .unwrap_or_else(|| panic!("fastmcp did not start: {line:?}"));
+    assert_sdk_version(1, &Value::from(version), "the FastMCP upstream");
     Some((process, format!("http://127.0.0.1:{port}/mcp")))
 }
 
 /// Runs the Python SDK client of `major` against `url` with `--mode`, making `calls`; returns its
-/// JSON summary (`protocol`, `tools`, `results`). Panics with the client's stderr on failure.
+/// JSON summary (`sdk`, `protocol`, `tools`, `results`), its `sdk` checked against the pin.
+/// Panics with the client's stderr on failure.
 pub async fn python_client(
     major: u8,
     url: &str,
@@ -138,11 +190,12 @@ pub async fn python_client(
     command
         .arg(repo_root().join("tests/interop/client.py"))
         .arg(url)
-        .args(["--mode", mode]);
+        .args(["--mode", mode])
+        .kill_on_drop(true);
     for (tool, args) in calls {
         command.args(["--call", tool, &args.to_string()]);
     }
-    let output = tokio::time::timeout(Duration::from_secs(60), command.output())
+    let output = tokio::time::timeout(HELPER_TIMEOUT, command.output())
         .await
         .expect("python client finished in time")
         .expect("run python client");
@@ -151,5 +204,28 @@ pub async fn python_client(
         "python {major}.x client failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    Some(serde_json::from_slice(&output.stdout).expect("client JSON"))
+    let summary: Value = serde_json::from_slice(&output.stdout).expect("client JSON");
+    assert_sdk_version(
+        major,
+        &summary["sdk"],
+        &format!("the python {major}.x client"),
+    );
+    Some(summary)
+}
+
+/// The version of `package` in Cargo.lock (panics unless exactly one is locked).
+pub fn locked_version(package: &str) -> String {
+    let lock = std::fs::read_to_string(repo_root().join("Cargo.lock")).expect("Cargo.lock");
+    let versions: Vec<&str> = lock
+        .split("[[package]]")
+        .filter(|entry| entry.contains(&format!("\nname = \"{package}\"\n")))
+        .filter_map(|entry| {
+            entry
+                .lines()
+                .find_map(|line| line.strip_prefix("version = \""))
+                .map(|v| v.trim_end_matches('"'))
+        })
+        .collect();
+    assert_eq!(versions.len(), 1, "{package} in Cargo.lock: {versions:?}");
+    versions[0].to_string()
 }

@@ -1,13 +1,15 @@
 """A Python FastMCP upstream (mcp 1.x) for the proxy interop tests.
 
 Usage: fastmcp_server.py PORT. Serves Streamable HTTP at http://127.0.0.1:PORT/mcp with tools
-`add` and `echo`, and prints "ready" once it accepts connections.
+`add` and `echo`, and prints "ready <mcp version>" once it accepts connections (the Rust test
+checks the version against tests/interop/sdk-pins.txt).
 """
 
 import socket
 import sys
 import threading
 import time
+from importlib.metadata import version
 
 from mcp.server.fastmcp import FastMCP
 
@@ -33,7 +35,7 @@ def announce_when_listening() -> None:
     while time.time() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                print("ready", flush=True)
+                print(f"ready {version('mcp')}", flush=True)
                 return
         except OSError:
             time.sleep(0.05)

@@ -169,6 +169,9 @@ pub struct AdapterMetrics {
     pub(crate) head: Histogram,
     /// By [`UpstreamFailure`].
     pub(crate) failures: [AtomicU64; UpstreamFailure::ALL.len()],
+    /// Requests sent again to another ready replica after their first replica refused the
+    /// connection (requests without a session only; each is retried at most once).
+    pub(crate) retries: AtomicU64,
     pub(crate) sessions_minted: AtomicU64,
     pub(crate) sessions_rejected: AtomicU64,
     /// Exchanges sent upstream whose response (JSON or SSE stream) has not ended.
@@ -229,6 +232,13 @@ impl ResourceMetrics {
     pub fn upstream_failed(&self, failure: UpstreamFailure) {
         if let ResourceMetrics::Adapter(adapter) = self {
             adapter.failures[failure.slot()].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A request whose replica refused the connection goes to another ready replica.
+    pub fn retried(&self) {
+        if let ResourceMetrics::Adapter(adapter) = self {
+            adapter.retries.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -315,6 +325,7 @@ mod tests {
         adapter.answered(&Method::POST, StatusCode::OK, Duration::from_millis(1));
         adapter.answered(&Method::PATCH, StatusCode::IM_A_TEAPOT, Duration::ZERO);
         adapter.upstream_failed(UpstreamFailure::NoReadyReplica);
+        adapter.retried();
         adapter.tool_called(CallOutcome::Ok, Duration::ZERO); // not a tool: ignored
         let ResourceMetrics::Adapter(counters) = &adapter else {
             panic!("an adapter")
@@ -332,6 +343,7 @@ mod tests {
             counters.failures[UpstreamFailure::NoReadyReplica.slot()].load(Ordering::Relaxed),
             1
         );
+        assert_eq!(counters.retries.load(Ordering::Relaxed), 1);
         let open = adapter.open_stream();
         let clone = adapter.clone();
         assert_eq!(clone.open_streams(), 1, "clones share the counters");
@@ -342,6 +354,7 @@ mod tests {
         let tool = ResourceMetrics::new(ResourceKind::Tool);
         tool.tool_called(CallOutcome::InvalidArguments, Duration::from_millis(2));
         tool.session_minted(); // not an adapter: ignored
+        tool.retried(); // likewise
         let ResourceMetrics::Tool(counters) = &tool else {
             panic!("a tool")
         };

@@ -123,6 +123,13 @@ fn data_plane(adapters: &[std::sync::Arc<Resource>], out: &mut Vec<MetricFamily>
          failure, not the upstream's: it shows as code 413 in mcp_gateway_proxy_requests_total.",
         MetricType::COUNTER,
     );
+    let mut retries = family(
+        "mcp_gateway_proxy_retries_total",
+        "Data-plane requests without a session sent again to another ready replica after their \
+         first replica refused the connection (each request is retried at most once; the \
+         refused attempt also counts as a connect failure).",
+        MetricType::COUNTER,
+    );
     let mut minted = family(
         "mcp_gateway_proxy_sessions_minted_total",
         "New sessions: session tokens the gateway sealed for an upstream Mcp-Session-Id answering a request that had none.",
@@ -147,6 +154,7 @@ fn data_plane(adapters: &[std::sync::Arc<Resource>], out: &mut Vec<MetricFamily>
             requests: by_method,
             head: head_histogram,
             failures: by_kind,
+            retries: retried,
             sessions_minted,
             sessions_rejected,
             open_streams,
@@ -168,6 +176,10 @@ fn data_plane(adapters: &[std::sync::Arc<Resource>], out: &mut Vec<MetricFamily>
                 by_kind[failure.slot()].load(Ordering::Relaxed),
             ));
         }
+        retries.mut_metric().push(counter(
+            &[("adapter", name)],
+            retried.load(Ordering::Relaxed),
+        ));
         minted.mut_metric().push(counter(
             &[("adapter", name)],
             sessions_minted.load(Ordering::Relaxed),
@@ -181,7 +193,7 @@ fn data_plane(adapters: &[std::sync::Arc<Resource>], out: &mut Vec<MetricFamily>
             open_streams.load(Ordering::Relaxed) as f64,
         ));
     }
-    out.extend([requests, head, failures, minted, rejected, open]);
+    out.extend([requests, head, failures, retries, minted, rejected, open]);
 }
 
 fn tool_router(tools: &[std::sync::Arc<Resource>], out: &mut Vec<MetricFamily>) {
@@ -452,6 +464,8 @@ mod tests {
             "mcp_gateway_proxy_response_head_seconds_bucket{adapter=\"remote\",le=\"+Inf\"} 1",
             "mcp_gateway_proxy_response_head_seconds_count{adapter=\"remote\"} 1",
             "# TYPE mcp_gateway_proxy_requests_total counter",
+            "mcp_gateway_proxy_retries_total{adapter=\"remote\"} 0",
+            "# TYPE mcp_gateway_proxy_retries_total counter",
             "mcp_gateway_runtime_calls_total{operation=\"apply\",outcome=\"ok\"} 0",
             "mcp_gateway_runtime_calls_total{operation=\"apply\",outcome=\"error\"} 1",
             "mcp_gateway_runtime_calls_total{operation=\"endpoints\",outcome=\"ok\"} 1",

@@ -1,5 +1,6 @@
 //! Phase: send the request upstream. A request that never left (the connection was refused)
-//! goes once to another ready replica; every failure is counted on the adapter.
+//! goes once to another ready replica; every failure, and every such retry, is counted on the
+//! adapter.
 
 use axum::body::Body;
 use axum::response::Response;
@@ -99,6 +100,7 @@ impl Proxy {
                 let reason = format!("cannot connect: {reason}");
                 return Err(Failure::Unreachable { instance, reason });
             };
+            metrics.retried();
             target = other;
             request = readdress(*unsent, &target);
         }

@@ -32,12 +32,17 @@ const DEFAULT_WATCH: Duration = Duration::from_secs(1800);
 /// How often an idle watch that allows bookmarks gets one.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(5);
 
-/// One request the double received (tests assert what the runtime asked for).
+/// One request the double received and the status it was answered with (tests assert what the
+/// runtime asked for, and check it against the RBAC rules the gateway is given).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordedRequest {
     pub method: String,
     pub path: String,
     pub query: String,
+    /// The client's `User-Agent` (empty without one), to tell the runtime's requests from the
+    /// tests' own.
+    pub user_agent: String,
+    pub status: u16,
 }
 
 #[derive(Clone)]
@@ -102,16 +107,29 @@ pub fn router(state: ApiState) -> Router {
 }
 
 async fn record(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or_default().to_string();
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    // Recorded once answered (a watch: once its stream has started), with the status.
+    let response = next.run(request).await;
     state
         .requests
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .push(RecordedRequest {
-            method: request.method().to_string(),
-            path: request.uri().path().to_string(),
-            query: request.uri().query().unwrap_or_default().to_string(),
+            method,
+            path,
+            query,
+            user_agent,
+            status: response.status().as_u16(),
         });
-    next.run(request).await
+    response
 }
 
 async fn version() -> axum::Json<Value> {
@@ -422,8 +440,12 @@ fn patch(
         ))
         .into_response();
     }
+    // An apply that creates the object is a create (201), as in a real API server, whose
+    // authorizer then also asks for the `create` verb.
+    let existed = state.store.get(kind, &ns, &name).is_some();
     match state.store.apply(kind, &ns, &name, manager, body) {
-        Ok(object) => axum::Json(object).into_response(),
+        Ok(object) if existed => axum::Json(object).into_response(),
+        Ok(object) => (StatusCode::CREATED, axum::Json(object)).into_response(),
         Err(err) => err.into_response(),
     }
 }
