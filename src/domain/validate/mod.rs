@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+mod body_schema;
 mod rules;
 pub mod schema;
 
@@ -15,6 +16,7 @@ use crate::domain::model::{
     DEFAULT_ADAPTER_PATH, DEFAULT_IMAGE_VERSION, DEFAULT_PORT, DEFAULT_TOOL_PATH, ResourceKind,
     ResourceSpec, ToolDefinition,
 };
+pub use body_schema::{Purpose, body_schema};
 pub use rules::{
     check_env_name, check_image_name, check_image_version, check_name, check_path, check_tool_name,
     check_url,
