@@ -201,10 +201,6 @@ pub fn body_schema(kind: ResourceKind, purpose: Purpose, ctx: Context) -> Value 
         properties.insert("toolDefinition".into(), tool_definition_schema());
     }
 
-    let mut variants = vec![url_variant(kind)];
-    if ctx.deploys_images {
-        variants.insert(0, image_variant(kind));
-    }
     let mut schema = json!({
         "type": "object",
         "description": match purpose {
@@ -215,10 +211,51 @@ pub fn body_schema(kind: ResourceKind, purpose: Purpose, ctx: Context) -> Value 
         "properties": properties,
         "additionalProperties": false,
     });
-    // Exactly one variant: with `runtime.kind = "none"` only the url one is left.
-    let combinator = if variants.len() > 1 { "oneOf" } else { "allOf" };
-    schema[combinator] = Value::Array(variants);
+    if ctx.deploys_images {
+        schema["oneOf"] = json!([image_variant(kind), url_variant(kind)]);
+    } else {
+        // Only the url variant is left: written into the members themselves, which reads
+        // better than a one-branch combinator (and generators handle it better too).
+        overlay(&mut schema, url_variant(kind));
+    }
     schema
+}
+
+/// Writes `narrower` over `schema`: its `required` joins, its `properties` merge member by member
+/// (recursively), and any other keyword of it replaces the one in `schema`. Right where every
+/// keyword of `narrower` is at least as strict as the one it replaces, as in the variants here.
+fn overlay(schema: &mut Value, narrower: Value) {
+    let (Some(target), Value::Object(narrower)) = (schema.as_object_mut(), narrower) else {
+        return;
+    };
+    for (key, value) in narrower {
+        match (key.as_str(), target.get_mut(&key)) {
+            ("required", Some(Value::Array(required))) => {
+                for name in value.as_array().into_iter().flatten() {
+                    if !required.contains(name) {
+                        required.push(name.clone());
+                    }
+                }
+            }
+            ("properties", Some(Value::Object(properties))) => {
+                let Value::Object(narrower) = value else {
+                    continue;
+                };
+                for (name, member) in narrower {
+                    match properties.get_mut(&name) {
+                        Some(existing) => overlay(existing, member),
+                        None => {
+                            properties.insert(name, member);
+                        }
+                    }
+                }
+            }
+            ("title" | "description", _) => {}
+            _ => {
+                target.insert(key, value);
+            }
+        }
+    }
 }
 
 fn name_schema() -> Value {
@@ -285,14 +322,8 @@ fn url_variant(kind: ResourceKind) -> Value {
 }
 
 fn tool_definition_schema() -> Value {
-    let object_schema = |what: &str| {
-        json!({
-            "type": "object",
-            "required": ["type"],
-            "properties": {"type": {"const": "object"}},
-            "description": what,
-        })
-    };
+    let mut keywords = schema_keywords();
+    keywords.insert("type".into(), json!({"const": "object"}));
     json!({
         "type": "object",
         "additionalProperties": false,
@@ -312,14 +343,23 @@ fn tool_definition_schema() -> Value {
                             Schema cannot state, so this schema leaves the member out."
                     },
                     "description": {"type": "string"},
-                    "inputSchema": object_schema(
-                        "A JSON Schema of the arguments, with \"type\": \"object\". It must also \
-                         compile (draft 2020-12 unless $schema names another) with no reference \
-                         outside itself, which this schema does not state."
-                    ),
-                    "outputSchema": object_schema(
-                        "A JSON Schema of the structured result, with \"type\": \"object\"."
-                    ),
+                    "inputSchema": {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": keywords,
+                        "description": "A JSON Schema (2020-12) of the arguments, with \
+                            \"type\": \"object\". It must compile, as the router compiles it: \
+                            the keywords here carry the values the draft allows; what JSON Schema \
+                            cannot state about a schema is said in the members left out, and \
+                            subschemas are not described again.",
+                    },
+                    "outputSchema": {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {"type": {"const": "object"}},
+                        "description": "A JSON Schema of the structured result, with \
+                            \"type\": \"object\" (kept as given: the router does not compile it).",
+                    },
                 },
             },
             "port": {
@@ -337,6 +377,122 @@ fn tool_definition_schema() -> Value {
             },
         },
     })
+}
+
+/// The keywords of a JSON Schema (2020-12), each with the value the draft's meta-schema allows;
+/// other members are free (unknown keywords are annotations). Subschemas are objects or booleans,
+/// not described again: a description that refers to itself makes generators (Schemathesis
+/// among them) explode. What cannot be stated is left out, and the gateway may still accept it:
+/// identifiers and references (`$id`, `$ref`, `$schema`, ...: whether they resolve), `pattern`
+/// and `patternProperties` (whether a string is a regular expression the engine reads).
+fn schema_keywords() -> Map<String, Value> {
+    let schema = json!({"type": ["object", "boolean"]});
+    let schemas = json!({"type": "array", "minItems": 1, "items": schema});
+    let schema_map = json!({"type": "object", "additionalProperties": schema});
+    let count = json!({"type": "integer", "minimum": 0});
+    let names = json!({"type": "array", "items": {"type": "string"}, "uniqueItems": true});
+    let number = json!({"type": "number"});
+    let text = json!({"type": "string"});
+    let flag = json!({"type": "boolean"});
+    let types = json!([
+        "array", "boolean", "integer", "null", "number", "object", "string"
+    ]);
+    let left_out = json!({
+        "not": {},
+        "description": "Left out: whether it resolves (or, for patterns, whether the regular \
+            expression engine reads it) is beyond JSON Schema to state. The gateway accepts it \
+            when the schema compiles."
+    });
+    let mut keywords = Map::new();
+    let mut put = |name: &str, value: &Value| {
+        keywords.insert(name.into(), value.clone());
+    };
+    put(
+        "type",
+        &json!({"anyOf": [
+            {"enum": types},
+            {"type": "array", "minItems": 1, "uniqueItems": true, "items": {"enum": types}}
+        ]}),
+    );
+    put("enum", &json!({"type": "array"}));
+    put("const", &json!({}));
+    put(
+        "multipleOf",
+        &json!({"type": "number", "exclusiveMinimum": 0}),
+    );
+    for name in ["maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum"] {
+        put(name, &number);
+    }
+    for name in [
+        "maxLength",
+        "minLength",
+        "maxItems",
+        "minItems",
+        "maxContains",
+        "minContains",
+        "maxProperties",
+        "minProperties",
+    ] {
+        put(name, &count);
+    }
+    put("uniqueItems", &flag);
+    put("required", &names);
+    put(
+        "dependentRequired",
+        &json!({"type": "object", "additionalProperties": names}),
+    );
+    for name in [
+        "items",
+        "contains",
+        "additionalProperties",
+        "propertyNames",
+        "if",
+        "then",
+        "else",
+        "not",
+        "unevaluatedItems",
+        "unevaluatedProperties",
+        "contentSchema",
+    ] {
+        put(name, &schema);
+    }
+    for name in ["prefixItems", "allOf", "anyOf", "oneOf"] {
+        put(name, &schemas);
+    }
+    for name in ["properties", "dependentSchemas", "$defs"] {
+        put(name, &schema_map);
+    }
+    for name in [
+        "title",
+        "description",
+        "$comment",
+        "format",
+        "contentEncoding",
+        "contentMediaType",
+    ] {
+        put(name, &text);
+    }
+    for name in ["deprecated", "readOnly", "writeOnly"] {
+        put(name, &flag);
+    }
+    put("default", &json!({}));
+    put("examples", &json!({"type": "array"}));
+    for name in [
+        "$schema",
+        "$id",
+        "$ref",
+        "$anchor",
+        "$dynamicRef",
+        "$dynamicAnchor",
+        "$vocabulary",
+        "$recursiveRef",
+        "$recursiveAnchor",
+        "pattern",
+        "patternProperties",
+    ] {
+        put(name, &left_out);
+    }
+    keywords
 }
 
 #[cfg(test)]

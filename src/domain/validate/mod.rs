@@ -18,8 +18,8 @@ use crate::domain::model::{
 };
 pub use body_schema::{Purpose, body_schema};
 pub use rules::{
-    check_env_name, check_image_name, check_image_version, check_name, check_path, check_tool_name,
-    check_url,
+    NAME_PATTERN, check_env_name, check_image_name, check_image_version, check_name, check_path,
+    check_tool_name, check_url,
 };
 use rules::{check_object_schema, check_role};
 
@@ -126,7 +126,10 @@ pub fn parse_spec(
         (None, None) if !given(body, "imageName") && !given(body, "url") => {
             errors.push(FieldError::new(
                 "imageName",
-                "is required unless url is given (a remote server the gateway only proxies to)",
+                // Not "is required": it is one of two, and a client (or a fuzzer reading the
+                // errors) should not take it for a member every body must have.
+                "give an imageName (an image the gateway deploys) or a url (a remote server the \
+                 gateway only proxies to)",
             ))
         }
         _ => {}

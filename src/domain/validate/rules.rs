@@ -9,8 +9,6 @@ use serde_json::Value;
 
 /// [`check_name`] as a pattern (it holds the length too).
 pub const NAME_PATTERN: &str = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
-/// [`check_tool_name`] as a pattern.
-pub const TOOL_NAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,128}$";
 /// [`check_env_name`] as a pattern.
 pub const ENV_NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
 /// Environment variable values: anything but NUL.
@@ -42,10 +40,31 @@ pub const IMAGE_VERSION_PATTERN: &str =
     r"^(?:sha256:[0-9a-f]{64}|[A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*\.?)$";
 /// Longest image tag.
 pub const MAX_IMAGE_VERSION_LEN: usize = 128;
-/// [`check_url`] as a pattern (with [`MAX_URL_LEN`]).
+/// [`check_url`] as a pattern (with [`MAX_URL_LEN`]). The IPv6 literal is RFC 3986's
+/// `IPv6address`, alternative by alternative (`H` a group of 1 to 4 hex digits, `L` the last 32
+/// bits: two groups or an IPv4 address).
 pub const URL_PATTERN: &str = concat!(
     "^[Hh][Tt][Tt][Pp][Ss]?://",
-    r"(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[[0-9A-Fa-f.]*(?::[0-9A-Fa-f.]*){2,8}\])",
+    r"(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*|\[(?:",
+    // H:H:H:H:H:H:L
+    r"(?:[0-9A-Fa-f]{1,4}:){6}(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    // ::H:H:H:H:H:L
+    r"|::(?:[0-9A-Fa-f]{1,4}:){5}(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    // [H]::H:H:H:H:L
+    r"|(?:[0-9A-Fa-f]{1,4})?::(?:[0-9A-Fa-f]{1,4}:){4}(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    // [H:H]::H:H:H:L
+    r"|(?:(?:[0-9A-Fa-f]{1,4}:)?[0-9A-Fa-f]{1,4})?::(?:[0-9A-Fa-f]{1,4}:){3}(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    // [H:H:H]::H:H:L
+    r"|(?:(?:[0-9A-Fa-f]{1,4}:){0,2}[0-9A-Fa-f]{1,4})?::(?:[0-9A-Fa-f]{1,4}:){2}(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    // [H:H:H:H]::H:L
+    r"|(?:(?:[0-9A-Fa-f]{1,4}:){0,3}[0-9A-Fa-f]{1,4})?::[0-9A-Fa-f]{1,4}:(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    // [H:H:H:H:H]::L
+    r"|(?:(?:[0-9A-Fa-f]{1,4}:){0,4}[0-9A-Fa-f]{1,4})?::(?:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{1,4}|(?:(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9]))",
+    // [H:H:H:H:H:H]::H
+    r"|(?:(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{1,4})?::[0-9A-Fa-f]{1,4}",
+    // [H:H:H:H:H:H:H]::
+    r"|(?:(?:[0-9A-Fa-f]{1,4}:){0,6}[0-9A-Fa-f]{1,4})?::",
+    r")\])",
     "(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?",
     "(?:/(?:[A-Za-z0-9._~!$&'()*+,;=:@/-]|%[0-9A-Fa-f]{2})*)?",
     r"(?:\?(?:[A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$"
@@ -318,14 +337,68 @@ fn is_host_name(host: &str) -> bool {
         })
 }
 
-/// What may stand between the brackets of an IPv6 literal: hex digits, dots (an embedded
-/// IPv4 address) and 2 to 8 colons.
+/// An IPv6 address as RFC 3986 writes it: eight groups of 1 to 4 hex digits (the last two may
+/// be an IPv4 address), or fewer around one `::` that stands for at least one group.
 fn is_ipv6_literal(inside: &str) -> bool {
-    let colons = inside.bytes().filter(|&b| b == b':').count();
-    (2..=8).contains(&colons)
-        && inside
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    // An IPv4 address can only end the literal; it counts as two groups.
+    let (groups, tail_groups) = match inside.rsplit_once(':') {
+        Some((head, last)) if last.contains('.') => {
+            if !is_ipv4(last) {
+                return false;
+            }
+            (&inside[..=head.len()], 2)
+        }
+        _ => (inside, 0),
+    };
+    if groups.contains('.') {
+        return false;
+    }
+    let hex_groups = |part: &str| -> Option<usize> {
+        if part.is_empty() {
+            return Some(0);
+        }
+        part.split(':')
+            .all(|g| (1..=4).contains(&g.len()) && g.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| part.split(':').count())
+    };
+    match groups.split_once("::") {
+        None => {
+            // Without `::`, a trailing ':' is only the separator before the IPv4 address.
+            let groups = if tail_groups > 0 {
+                groups.strip_suffix(':').unwrap_or("-")
+            } else {
+                groups
+            };
+            hex_groups(groups).is_some_and(|n| n + tail_groups == 8)
+        }
+        Some((left, right)) => {
+            let right = if tail_groups > 0 && !right.is_empty() {
+                match right.strip_suffix(':') {
+                    Some(right) => right,
+                    None => return false,
+                }
+            } else {
+                right
+            };
+            match (hex_groups(left), hex_groups(right)) {
+                (Some(l), Some(r)) => l + r + tail_groups <= 7,
+                _ => false,
+            }
+        }
+    }
+}
+
+/// Four decimal octets, 0 to 255, without leading zeros.
+fn is_ipv4(text: &str) -> bool {
+    let octets: Vec<&str> = text.split('.').collect();
+    octets.len() == 4
+        && octets.iter().all(|o| {
+            !o.is_empty()
+                && o.len() <= 3
+                && o.bytes().all(|b| b.is_ascii_digit())
+                && (o.len() == 1 || !o.starts_with('0'))
+                && o.parse::<u16>().is_ok_and(|n| n <= 255)
+        })
 }
 
 /// RFC 3986 `pchar` without the percent sign: unreserved, sub-delims, ':' and '@'.

@@ -5,6 +5,10 @@ use serde_json::{Value, json};
 use super::*;
 use crate::domain::validate::corpus::{Random, validator};
 
+/// `check_tool_name` as a pattern (the body schema leaves the tool's name out: it must equal the
+/// resource name, which already follows the stricter name rule).
+const TOOL_NAME_PATTERN: &str = "^[A-Za-z0-9_.-]{1,128}$";
+
 /// `check` and the string schema agree on every value.
 fn agree(what: &str, check: fn(&str) -> Result<(), String>, schema: Value, values: &[String]) {
     let schema = validator(&schema);
@@ -252,8 +256,26 @@ fn patterns_state_the_rules() {
         "[::1]",
         "[1:2::3]",
         "[::ffff:1.2.3.4]",
+        "[1:2:3:4:5:6:7:8]",
+        "[1:2:3:4:5:6:7::]",
+        "[::2:3:4:5:6:7:8]",
+        "[1:2:3:4:5:6:1.2.3.4]",
+        "[::]",
         "[::g]",
         "[1:2:3:4:5:6:7:8:9]",
+        "[1::2:3:4:5:6:7:8]",
+        "[::ffff:1.2.3.04]",
+        "[::ffff:1.2.3]",
+        "[::1.2.3.4:5]",
+        "[:1::]",
+        "[1:::2]",
+        "[12345::]",
+        "[1:2]",
+        "[]",
+        "[1.2.3.4]",
+        "[::256.1.1.1]",
+        "[1:2:3:4:5:6:7:1.2.3.4]",
+        "[1::1.2.3.4]",
         "",
         "a..b",
         "user@h",
@@ -274,7 +296,12 @@ fn patterns_state_the_rules() {
                 }],
         );
         url.push_str(
-            hosts[random.below(hosts.len()) % if random.below(4) == 0 { hosts.len() } else { 6 }],
+            hosts[random.below(hosts.len())
+                % if random.below(3) == 0 {
+                    hosts.len()
+                } else {
+                    11
+                }],
         );
         url.push_str(ports[random.below(ports.len())]);
         if random.below(3) > 0 {
