@@ -3,6 +3,7 @@
 # - Python venvs with the official MCP SDK, one per major, pinned in tests/interop/sdk-pins.txt
 #   (.venv-mcp1: mcp==1.30.*, .venv-mcp2: mcp==2.3.*), for the interop tests; created from PyPI,
 #   and recreated when the installed version falls outside its pin.
+# - Schemathesis (.venv-schemathesis), for tests/schemathesis.rs; from PyPI, pinned to a range.
 # - the sample servers as local binaries (proxy tests run them as plain processes) and as Docker
 #   images (Docker tests deploy them).
 # - Debian's chromium, for the web console's browser tests (tests/console.rs), via apt-get.
@@ -35,6 +36,21 @@ while read -r -u 3 dir requirement; do
   case "$dir" in '' | '#'*) continue ;; esac
   venv "$dir" "$requirement"
 done 3< tests/interop/sdk-pins.txt
+
+# Schemathesis, for tests/schemathesis.rs (the OpenAPI document checked against the gateway, in a
+# network namespace with loopback only). Pinned to a range; recreated when what is there is outside it.
+schemathesis_in_range() {
+  .venv-schemathesis/bin/python -c 'import importlib.metadata as m, sys
+v = tuple(int(p) for p in m.version("schemathesis").split(".")[:2])
+sys.exit(0 if (4, 32) <= v < (5, 0) else 1)' 2>/dev/null
+}
+if ! schemathesis_in_range; then
+  echo "creating .venv-schemathesis (schemathesis>=4.32,<5)"
+  rm -rf .venv-schemathesis
+  python3 -m venv .venv-schemathesis
+  .venv-schemathesis/bin/pip install --quiet --disable-pip-version-check 'schemathesis>=4.32,<5'
+  schemathesis_in_range || { echo "schemathesis is not >=4.32,<5 after install" >&2; exit 1; }
+fi
 export MCP_GATEWAY_REQUIRE_INTEROP=1
 
 if ! command -v chromium >/dev/null 2>&1; then

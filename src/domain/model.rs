@@ -58,16 +58,24 @@ pub struct ToolDefinition {
     #[schema(value_type = Object)]
     pub tool: serde_json::Map<String, serde_json::Value>,
     /// The port the tool server listens on inside its container (default 8000).
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: u16,
     /// The HTTP path the router POSTs the arguments to (default `/score`).
     pub path: String,
 }
 
-/// Everything a user sets on an adapter or tool. Validated by [`crate::domain::validate`] before it exists.
+/// Everything a user sets on an adapter or tool, with the defaults filled in. Validated by
+/// [`crate::domain::validate`] before it exists; the JSON Schemas of the request bodies that
+/// become one are [`crate::domain::validate::body_schema`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceSpec {
-    /// `^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`
+    /// A DNS label (`validate::NAME_PATTERN`, the same expression).
+    #[schema(
+        pattern = "^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+        min_length = 1,
+        max_length = 63
+    )]
     pub name: String,
     /// The container image (without registry prefix and tag); exclusive with `url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +88,7 @@ pub struct ResourceSpec {
     pub url: Option<String>,
     /// Adapters: the MCP server's port inside the container (default 8000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
     /// Adapters: the MCP endpoint path inside the container (default `/mcp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,6 +96,7 @@ pub struct ResourceSpec {
     #[serde(default)]
     pub environment_variables: BTreeMap<String, String>,
     /// 0 to 64 (default 1); 1 for `url` resources.
+    #[schema(minimum = 0, maximum = 64)]
     pub replica_count: u32,
     #[serde(default)]
     pub description: String,

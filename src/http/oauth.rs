@@ -7,7 +7,7 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use utoipa::openapi::HttpMethod;
 
-use super::openapi::{json_response, operation, path_param, problem};
+use super::openapi::{any_name_param, json_response, operation, problem};
 use super::route::Route;
 use super::{ApiError, AppState};
 use crate::infra::auth::WELL_KNOWN;
@@ -53,7 +53,9 @@ pub(super) fn routes() -> Vec<Route> {
                 "oauthMetadataAdapter",
                 "Protected-resource metadata of one adapter's MCP endpoint",
             )
-            .parameter(path_param("name", "The adapter's name"))
+            .parameter(any_name_param(
+                "An adapter's name (any: the metadata names the URL)",
+            ))
             .build(),
             handler: get(
                 |state: State<AppState>, Path(name): Path<String>| async move {

@@ -10,15 +10,15 @@ use http::{HeaderValue, StatusCode, header};
 use utoipa::openapi::HttpMethod;
 
 use super::openapi::{
-    array_of, json_body, json_response, operation, path_param, problem, query_param, schema_ref,
-    text_response,
+    array_of, bare, body_name, capitalise, created, integer_query, json_body, json_response,
+    name_param, operation, problem, schema_ref, text_response,
 };
 use super::route::Route;
 use super::{ApiError, AppState, JsonObject};
 use crate::domain::clock::now;
 use crate::domain::counters::ResourceMetrics;
 use crate::domain::model::{Resource, ResourceKind, ResourceSpec, Source};
-use crate::domain::validate::{self, FieldError};
+use crate::domain::validate::{self, FieldError, Purpose};
 use crate::infra::auth::{Caller, can_read, can_write};
 
 /// Default and largest `tail` for logs.
@@ -32,29 +32,39 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
     let noun = kind.as_str();
     let tag = collection;
     let id = |verb: &str| format!("{verb}{}", capitalise(noun));
-    let name = || path_param("name", &format!("The {noun}'s name"));
+    let name = || name_param(&format!("The {noun}'s name"));
+    let unauthenticated = || problem("No valid credentials (auth.mode jwt or dev)");
+    let unreadable =
+        || problem("The caller may not read it (creator, admins and requiredRoles may)");
+    let missing = || problem("No such resource");
+    // A create links its name to every operation that takes one.
+    let links: Vec<(String, String)> = ["get", "update", "delete", "status", "logs"]
+        .iter()
+        .map(|verb| (capitalise(&id(verb)), id(verb)))
+        .collect();
     vec![
         Route {
             method: HttpMethod::Post,
             path: base.clone(),
             operation: operation(&id("create"), &format!("Create an {noun}"), tag)
-                .request_body(Some(json_body("ResourceSpec")))
+                .request_body(Some(json_body(&body_name(kind, Purpose::Create))))
                 .response(
                     "201",
-                    json_response(
+                    created(
                         &format!("The stored {noun}; Location names it"),
-                        schema_ref("Resource"),
+                        "Resource",
+                        &links,
                     ),
                 )
-                .response("400", problem("Invalid fields, each named"))
-                .response("401", problem("No valid credentials"))
+                .response("400", problem("Invalid fields, each named with the rule it breaks"))
+                .response("401", unauthenticated())
                 .response(
                     "403",
                     problem("Not allowed (useWorkloadIdentity needs the admin role)"),
                 )
                 .response("409", problem("The name is taken"))
                 .response("413", problem("Body over 1 MiB"))
-                .response("415", problem("Not JSON"))
+                .response("415", problem("Not sent as Content-Type: application/json"))
                 .build(),
             handler: post(
                 move |state: State<AppState>, caller: Caller, body: JsonObject| {
@@ -74,7 +84,7 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
                 "200",
                 json_response(&format!("The {collection}, by name"), array_of("Resource")),
             )
-            .response("401", problem("No valid credentials"))
+            .response("401", unauthenticated())
             .build(),
             handler: get(move |state: State<AppState>, caller: Caller| list(kind, state, caller)),
         },
@@ -87,8 +97,9 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
                     "200",
                     json_response(&format!("The {noun}"), schema_ref("Resource")),
                 )
-                .response("403", problem("The caller may not read it"))
-                .response("404", problem("No such resource"))
+                .response("401", unauthenticated())
+                .response("403", unreadable())
+                .response("404", missing())
                 .build(),
             handler: get(
                 move |state: State<AppState>, caller: Caller, Path(name): Path<String>| {
@@ -105,19 +116,26 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
                 tag,
             )
             .parameter(name())
-            .request_body(Some(json_body("ResourceSpec")))
+            .request_body(Some(json_body(&body_name(kind, Purpose::Update))))
             .response(
                 "200",
                 json_response(&format!("The updated {noun}"), schema_ref("Resource")),
             )
-            .response("400", problem("Invalid fields, each named"))
+            .response(
+                "400",
+                problem(
+                    "Invalid fields, each named with the rule it breaks (also: a name other than                      the path's, or a change of useWorkloadIdentity)",
+                ),
+            )
+            .response("401", unauthenticated())
             .response("403", problem("Only the creator or an admin may change it"))
-            .response("404", problem("No such resource"))
+            .response("404", missing())
             .response(
                 "409",
                 problem("Owned by config.toml: edit the file instead"),
             )
             .response("413", problem("Body over 1 MiB"))
+            .response("415", problem("Not sent as Content-Type: application/json"))
             .build(),
             handler: put(
                 move |state: State<AppState>,
@@ -135,9 +153,10 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
                 tag,
             )
             .parameter(name())
-            .response("204", utoipa::openapi::Response::new("Deleted"))
+            .response("204", bare("Deleted"))
+            .response("401", unauthenticated())
             .response("403", problem("Only the creator or an admin may delete it"))
-            .response("404", problem("No such resource"))
+            .response("404", missing())
             .response(
                 "409",
                 problem("Owned by config.toml: edit the file instead"),
@@ -161,12 +180,13 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
             .response(
                 "200",
                 json_response(
-                    "Replica counts and per-replica state",
+                    "Replica counts and per-replica state (a url resource: one probe)",
                     schema_ref("StatusView"),
                 ),
             )
-            .response("403", problem("The caller may not read it"))
-            .response("404", problem("No such resource"))
+            .response("401", unauthenticated())
+            .response("403", unreadable())
+            .response("404", missing())
             .build(),
             handler: get(
                 move |state: State<AppState>, caller: Caller, Path(name): Path<String>| {
@@ -182,11 +202,23 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
                 &format!("Logs of one replica of an {noun}"),
                 tag,
             )
+            .description(Some(
+                "Takes instance and tail only: any other query parameter is a 400.",
+            ))
             .parameter(name())
-            .parameter(query_param("instance", "Replica index (default 0)"))
-            .parameter(query_param(
+            .parameter(integer_query(
+                "instance",
+                "Replica index, from 0",
+                0,
+                u64::from(u32::MAX),
+                0,
+            ))
+            .parameter(integer_query(
                 "tail",
-                "Number of lines from the end (default 200, at most 10000)",
+                "Number of lines from the end",
+                1,
+                u64::from(MAX_TAIL),
+                u64::from(DEFAULT_TAIL),
             ))
             .parameter(super::logs::follow_param())
             .response(
@@ -195,9 +227,14 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
                     "stdout and stderr of the replica (follow=true: streamed as written)",
                 ),
             )
-            .response("400", problem("Bad query parameter"))
-            .response("403", problem("The caller may not read it"))
-            .response("404", problem("No such resource or instance"))
+            .response("400", problem("A query parameter out of range, or unknown"))
+            .response("401", unauthenticated())
+            .response("403", unreadable())
+            .response(
+                "404",
+                problem("No such resource or instance, or a url resource (no logs here)"),
+            )
+            .response("503", problem("The runtime does not answer"))
             .build(),
             handler: get(
                 move |state: State<AppState>,
@@ -209,14 +246,6 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
             ),
         },
     ]
-}
-
-fn capitalise(word: &str) -> String {
-    let mut chars = word.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }
 
 /// Runs a blocking store call off the async threads.

@@ -2,6 +2,7 @@
 //! cannot drift from what is served.
 
 use axum::extract::DefaultBodyLimit;
+use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 use utoipa::openapi::HttpMethod;
@@ -51,7 +52,9 @@ fn openapi_route() -> Route {
                 json_response("The document", Object::with_type(Type::Object)),
             )
             .build(),
-        handler: get(|| async { Json(document(&routes())) }),
+        handler: get(|state: State<AppState>| async move {
+            Json(document(&routes(), state.validation_context()))
+        }),
     }
 }
 
@@ -78,7 +81,12 @@ mod tests {
     #[test]
     fn every_route_is_documented_and_every_reference_resolves() {
         let routes = routes();
-        let doc = serde_json::to_value(document(&routes)).expect("serialises");
+        let doc = document(
+            &routes,
+            crate::domain::validate::Context {
+                deploys_images: true,
+            },
+        );
         for route in &routes {
             let method = serde_json::to_value(&route.method)
                 .expect("method serialises")
@@ -103,8 +111,45 @@ mod tests {
             "ToolDefinition",
             "StatusView",
             "Problem",
+            "AdapterCreate",
+            "AdapterUpdate",
+            "ToolCreate",
+            "ToolUpdate",
+            "JsonRpcError",
+            "InitializeRequest",
         ] {
             assert!(schemas.contains_key(name), "schema {name} missing");
         }
+        // Every link names an operation of the document, and each create links its name to
+        // every operation that takes one.
+        let operation_ids: Vec<&str> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .values()
+            .flat_map(|path| path.as_object().expect("operations").values())
+            .filter_map(|op| op["operationId"].as_str())
+            .collect();
+        for collection in ["adapters", "tools"] {
+            let links = doc["paths"][format!("/{collection}")]["post"]["responses"]["201"]["links"]
+                .as_object()
+                .expect("links");
+            let targets: Vec<&str> = links
+                .values()
+                .filter_map(|link| link["operationId"].as_str())
+                .collect();
+            assert_eq!(targets.len(), 5, "{collection}: {targets:?}");
+            for target in targets {
+                assert!(operation_ids.contains(&target), "link to {target}");
+            }
+        }
+        // The stored resource's name follows the rule the request body states.
+        assert_eq!(
+            doc["components"]["schemas"]["ResourceSpec"]["properties"]["name"]["pattern"],
+            crate::domain::validate::NAME_PATTERN
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["AdapterCreate"]["properties"]["name"]["pattern"],
+            crate::domain::validate::NAME_PATTERN
+        );
     }
 }

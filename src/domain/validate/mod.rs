@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+mod body_schema;
 mod rules;
 pub mod schema;
 
@@ -15,13 +16,16 @@ use crate::domain::model::{
     DEFAULT_ADAPTER_PATH, DEFAULT_IMAGE_VERSION, DEFAULT_PORT, DEFAULT_TOOL_PATH, ResourceKind,
     ResourceSpec, ToolDefinition,
 };
+pub use body_schema::{Purpose, body_schema};
 pub use rules::{
-    check_env_name, check_image_name, check_image_version, check_name, check_path, check_tool_name,
-    check_url,
+    NAME_PATTERN, check_env_name, check_image_name, check_image_version, check_name, check_path,
+    check_tool_name, check_url,
 };
 use rules::{check_object_schema, check_role};
 
 pub const MAX_REPLICAS: u64 = 64;
+/// Longest description, in bytes of UTF-8.
+pub const MAX_DESCRIPTION_BYTES: usize = 4096;
 
 /// One invalid field: its JSON path (`toolDefinition.tool.name`) and the rule it breaks.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -104,7 +108,7 @@ pub fn parse_spec(
     };
 
     match &name {
-        None if !body.contains_key("name") => errors.push(FieldError::new("name", "is required")),
+        None if !given(body, "name") => errors.push(FieldError::new("name", "is required")),
         Some(name) => {
             if let Err(rule) = check_name(name) {
                 errors.push(FieldError::new("name", rule));
@@ -119,11 +123,15 @@ pub fn parse_spec(
             "url",
             "give either imageName (the gateway deploys it) or url (a remote server), not both",
         )),
-        (None, None) if !body.contains_key("imageName") && !body.contains_key("url") => errors
-            .push(FieldError::new(
+        (None, None) if !given(body, "imageName") && !given(body, "url") => {
+            errors.push(FieldError::new(
                 "imageName",
-                "is required unless url is given (a remote server the gateway only proxies to)",
-            )),
+                // Not "is required": it is one of two, and a client (or a fuzzer reading the
+                // errors) should not take it for a member every body must have.
+                "give an imageName (an image the gateway deploys) or a url (a remote server the \
+                 gateway only proxies to)",
+            ))
+        }
         _ => {}
     }
     if let Some(image) = &image_name {
@@ -164,10 +172,13 @@ pub fn parse_spec(
             }
         }
     }
-    if description.as_ref().is_some_and(|d| d.len() > 4096) {
+    if description
+        .as_ref()
+        .is_some_and(|d| d.len() > MAX_DESCRIPTION_BYTES)
+    {
         errors.push(FieldError::new(
             "description",
-            "must be at most 4096 bytes long",
+            format!("must be at most {MAX_DESCRIPTION_BYTES} bytes long (UTF-8)"),
         ));
     }
 
@@ -219,7 +230,8 @@ pub fn parse_spec(
         ResourceKind::Adapter => None,
         ResourceKind::Tool => {
             for field in ["port", "path"] {
-                if body.contains_key(field) && !is_url {
+                // With a url, a port or path here is already refused above as a container setting.
+                if given(body, field) && !is_url {
                     errors.push(FieldError::new(
                         field,
                         format!("tools give their {field} in toolDefinition.{field}"),
@@ -229,7 +241,7 @@ pub fn parse_spec(
             match tool_definition {
                 Some(def) => parse_tool_definition(def, name.as_deref(), is_url, &mut errors),
                 None => {
-                    if !body.contains_key("toolDefinition") {
+                    if !given(body, "toolDefinition") {
                         errors.push(FieldError::new(
                             "toolDefinition",
                             "is required for tools: { \"tool\": { \"name\", \"inputSchema\", ... }, \"port\", \"path\" }",
@@ -304,7 +316,7 @@ fn parse_tool_definition(
     }
     check_some(errors, "toolDefinition.path", path.as_deref(), check_path);
     match &tool {
-        None if !def.contains_key("tool") => errors.push(FieldError::new(
+        None if !given(def, "tool") => errors.push(FieldError::new(
             "toolDefinition.tool",
             "is required: the MCP tool object with name, description and inputSchema",
         )),
@@ -314,8 +326,14 @@ fn parse_tool_definition(
     if errors.len() > before {
         return None;
     }
+    let mut tool = tool.unwrap_or_default();
+    if let Some(name) = resource_name {
+        // The tool's name is the resource's: filled in when left out.
+        tool.entry("name")
+            .or_insert_with(|| Value::String(name.to_string()));
+    }
     Some(ToolDefinition {
-        tool: tool.unwrap_or_default(),
+        tool,
         port: port.unwrap_or(DEFAULT_PORT),
         path: path.unwrap_or_else(|| DEFAULT_TOOL_PATH.to_string()),
     })
@@ -344,7 +362,8 @@ fn check_tool(
             "toolDefinition.tool.name",
             "must be a string",
         )),
-        None => errors.push(FieldError::new("toolDefinition.tool.name", "is required")),
+        // Left out, it is the resource name (filled in by the caller).
+        None => {}
     }
     if let Some(description) = tool.get("description")
         && !description.is_string()
@@ -373,6 +392,11 @@ fn check_tool(
     {
         errors.push(FieldError::new("toolDefinition.tool.outputSchema", rule));
     }
+}
+
+/// Whether `key` is given a value (JSON `null` counts as absent, as everywhere in a body).
+fn given(object: &Map<String, Value>, key: &str) -> bool {
+    object.get(key).is_some_and(|value| !value.is_null())
 }
 
 /// Applies `check` to an optional value, recording the broken rule under `field`.
@@ -453,8 +477,17 @@ impl<'a> Fields<'a, '_> {
         }
     }
 
+    /// An integer from `min` to `max`. A number with a zero fraction (`2.0`) is that integer, as
+    /// JSON Schema says.
     fn integer(&mut self, key: &str, min: u64, max: u64) -> Option<u64> {
-        match self.get(key)?.as_u64() {
+        let value = self.get(key)?;
+        let whole = value.as_u64().or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && (min as f64..=max as f64).contains(f))
+                .map(|f| f as u64)
+        });
+        match whole {
             Some(n) if (min..=max).contains(&n) => Some(n),
             _ => {
                 self.fail(key, format!("must be an integer from {min} to {max}"));
@@ -507,5 +540,7 @@ impl<'a> Fields<'a, '_> {
     }
 }
 
+#[cfg(test)]
+mod corpus;
 #[cfg(test)]
 mod tests;

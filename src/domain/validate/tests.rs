@@ -259,3 +259,81 @@ fn urls_and_paths() {
     assert!(check_env_name("1A").is_err());
     assert!(check_env_name("A-B").is_err());
 }
+
+#[test]
+fn null_is_absent_and_required_members_stay_required() {
+    // A null name, image/url pair, toolDefinition or tool is missing, not a way around the rule.
+    let errors = parse(
+        ResourceKind::Adapter,
+        json!({"name": null, "imageName": null, "url": null}),
+    )
+    .unwrap_err();
+    assert_eq!(fields(&errors), vec!["name", "imageName"]);
+    let mut body = weather_tool();
+    body["toolDefinition"] = Value::Null;
+    let errors = parse(ResourceKind::Tool, body).unwrap_err();
+    assert_eq!(fields(&errors), vec!["toolDefinition"]);
+    let mut body = weather_tool();
+    body["toolDefinition"]["tool"] = Value::Null;
+    let errors = parse(ResourceKind::Tool, body).unwrap_err();
+    assert_eq!(fields(&errors), vec!["toolDefinition.tool"]);
+    // A tool's top-level port and path are absent when null, as everywhere else.
+    let mut body = weather_tool();
+    body["port"] = Value::Null;
+    body["path"] = Value::Null;
+    assert!(parse(ResourceKind::Tool, body).is_ok());
+}
+
+#[test]
+fn whole_numbers_are_integers() {
+    // JSON Schema's integer: 2.0 is 2.
+    let spec = parse(
+        ResourceKind::Adapter,
+        json!({"name": "a", "imageName": "x", "replicaCount": 2.0, "port": 8080.0}),
+    )
+    .expect("valid");
+    assert_eq!((spec.replica_count, spec.port), (2, Some(8080)));
+    let errors = parse(
+        ResourceKind::Adapter,
+        json!({"name": "a", "imageName": "x", "replicaCount": 1.5, "port": -0.5}),
+    )
+    .unwrap_err();
+    assert_eq!(fields(&errors), vec!["port", "replicaCount"]);
+}
+
+#[test]
+fn a_tool_name_left_out_is_the_resource_name() {
+    let mut body = weather_tool();
+    body["toolDefinition"]["tool"]
+        .as_object_mut()
+        .expect("object")
+        .remove("name");
+    let spec = parse(ResourceKind::Tool, body).expect("valid");
+    let tool = spec.tool_definition.expect("tool definition").tool;
+    assert_eq!(tool["name"], json!("weather"));
+}
+
+#[test]
+fn url_grammar() {
+    for good in [
+        "HTTP://Example.COM:443/a/b?c=d&e=%2F",
+        "http://[::1]:8080/mcp",
+        "http://[::ffff:127.0.0.1]/",
+        "https://a_b-c.d/~x/(y)*;z=@:",
+    ] {
+        assert!(check_url(good).is_ok(), "{good}");
+    }
+    for (bad, says) in [
+        ("http://h/#top", "fragment"),
+        ("http://h:080/", "port"),
+        ("http://h:65536/", "port"),
+        ("http://h/a b", "URL characters"),
+        ("http://h/%zz", "URL characters"),
+        ("http://[1:2]/", "http"),
+        ("http://h:+80/", "port"),
+    ] {
+        let err = check_url(bad).unwrap_err();
+        assert!(err.contains(says), "{bad}: {err}");
+    }
+    assert!(check_url(&format!("http://h/{}", "a".repeat(2048))).is_err());
+}
