@@ -41,7 +41,7 @@ async fn post(http: &reqwest::Client, url: &str, body: &Value) -> (StatusCode, V
 }
 
 #[tokio::test]
-async fn refused_addresses_are_refused_at_registration_naming_the_rule() {
+async fn refused_addresses_are_refused_at_registration_naming_the_field_and_the_rule() {
     let dir = tempfile::tempdir().expect("tempdir");
     // auth none: the laptop default, where loopback is allowed but nothing else private.
     let gw = Gateway::start(dir.path(), &config_none(dir.path(), "none", ""));
@@ -79,12 +79,11 @@ async fn refused_addresses_are_refused_at_registration_naming_the_rule() {
             let (status, problem) = post(&http, &gw.url(&format!("/{collection}")), &body).await;
             assert_eq!(
                 status,
-                StatusCode::BAD_REQUEST,
+                StatusCode::FORBIDDEN,
                 "{collection} {url}: {problem}"
             );
-            let field = &problem["errors"][0];
-            assert_eq!(field["field"], "url", "{problem}");
-            let message = field["message"].as_str().expect("message");
+            let message = problem["detail"].as_str().expect("detail");
+            assert!(message.starts_with("url: "), "names the field: {message}");
             assert!(message.contains(rule), "{url}: {message}");
             let name = body["name"].as_str().expect("name");
             let get = http
@@ -109,7 +108,7 @@ async fn refused_addresses_are_refused_at_registration_naming_the_rule() {
         .send()
         .await
         .expect("put");
-    assert_eq!(put.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(put.status(), StatusCode::FORBIDDEN);
     let (status, _) = post(
         &http,
         &gw.url("/adapters"),
@@ -135,7 +134,7 @@ async fn a_name_that_resolves_to_loopback_is_refused_when_connecting() {
         &json!({"name": "literal", "url": format!("http://127.0.0.1:{port}/mcp")}),
     )
     .await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{problem}");
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
     assert!(
         problem.to_string().contains("upstreams.allow_loopback"),
         "{problem}"

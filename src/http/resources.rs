@@ -60,7 +60,10 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
                 .response("401", unauthenticated())
                 .response(
                     "403",
-                    problem("Not allowed (useWorkloadIdentity needs the admin role)"),
+                    problem(
+                        "Not allowed: useWorkloadIdentity needs the admin role, or the upstream \
+                         address policy refuses the url's address (the detail names the rule)",
+                    ),
                 )
                 .response("409", problem("The name is taken"))
                 .response("413", problem("Body over 1 MiB"))
@@ -128,7 +131,13 @@ pub(super) fn routes(kind: ResourceKind) -> Vec<Route> {
                 ),
             )
             .response("401", unauthenticated())
-            .response("403", problem("Only the creator or an admin may change it"))
+            .response(
+                "403",
+                problem(
+                    "Only the creator or an admin may change it; useWorkloadIdentity needs the \
+                     admin role; or the upstream address policy refuses the url's address",
+                ),
+            )
             .response("404", missing())
             .response(
                 "409",
@@ -289,11 +298,11 @@ fn parse_spec(
 ) -> Result<ResourceSpec, ApiError> {
     let spec =
         validate::parse_spec(kind, body, state.validation_context()).map_err(ApiError::Invalid)?;
+    // A well-formed url that the operator's policy refuses is a refusal, not a malformed
+    // request: 403, naming the field and the rule (and the document stays exact: the policy
+    // depends on the deployment, and on DNS, not on the body's shape).
     if let Some(Err(refusal)) = spec.url.as_deref().map(|url| state.policy.check_url(url)) {
-        return Err(ApiError::Invalid(vec![FieldError::new(
-            "url",
-            refusal.to_string(),
-        )]));
+        return Err(ApiError::Forbidden(format!("url: {refusal}")));
     }
     Ok(spec)
 }
