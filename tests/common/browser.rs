@@ -32,7 +32,13 @@ pub struct Browser {
     pub problems: Arc<Mutex<Vec<String>>>,
     next_id: AtomicU64,
     _profile: tempfile::TempDir,
+    /// One browser at a time in a test binary: a Docker test's containers add and remove network
+    /// interfaces, and Chromium aborts every request in flight when the machine's network
+    /// changes (ERR_NETWORK_CHANGED), so another test's page would fail by chance.
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+static ONE_BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The Chromium binary: `$CHROMIUM`, else the first of the usual names on `PATH`.
 pub fn chromium() -> Option<PathBuf> {
@@ -72,6 +78,7 @@ const F_DUPFD: i32 = 0;
 
 impl Browser {
     pub fn launch(binary: &Path) -> Browser {
+        let one_at_a_time = ONE_BROWSER.lock().unwrap_or_else(|p| p.into_inner());
         let profile = tempfile::tempdir().expect("profile dir");
         let (browser_reads, we_write) = std::io::pipe().expect("pipe");
         let (we_read, browser_writes) = std::io::pipe().expect("pipe");
@@ -160,6 +167,7 @@ impl Browser {
             problems,
             next_id: AtomicU64::new(1),
             _profile: profile,
+            _one_at_a_time: one_at_a_time,
         }
     }
 

@@ -32,6 +32,23 @@ export class Problem extends Error {
   }
 }
 
+/**
+ * fetch, tried again (twice, briefly apart) when a GET fails at the network level: Chromium
+ * aborts the requests in flight whenever the machine's network changes (Docker adding or
+ * removing a container's interface does it, ERR_NETWORK_CHANGED), and a GET is safe to repeat.
+ */
+export async function fetchRetrying(path, init = {}) {
+  const method = (init.method || 'GET').toUpperCase();
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await fetch(path, init);
+    } catch (err) {
+      if (err.name === 'AbortError' || method !== 'GET' || attempt >= 2) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250 * (attempt + 1)));
+    }
+  }
+}
+
 /** Calls the API. Resolves to the parsed JSON (or text, or null for 204); rejects with Problem. */
 export async function api(path, { method = 'GET', body, signal, accept } = {}) {
   const response = await apiResponse(path, { method, body, signal, accept });
@@ -46,7 +63,7 @@ export async function apiResponse(path, { method = 'GET', body, signal, accept }
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let response;
   try {
-    response = await fetch(path, {
+    response = await fetchRetrying(path, {
       method, headers, signal, credentials: 'omit', cache: 'no-store',
       body: body === undefined ? undefined : JSON.stringify(body),
     });
@@ -93,7 +110,7 @@ export async function issuerHint() {
   try {
     const url = new URL(match[1]);
     if (url.origin !== location.origin) return null;
-    const response = await fetch(url.pathname, { credentials: 'omit' });
+    const response = await fetchRetrying(url.pathname, { credentials: 'omit' });
     const doc = await response.json();
     return (doc.authorization_servers || [])[0] || null;
   } catch {

@@ -2,7 +2,7 @@
 // OAuth client in console.oauth_client_id) the authorization code flow with PKCE against its
 // issuer. Either way the token is kept in this tab's sessionStorage only.
 
-import { api, auth, issuerHint } from './api.js';
+import { api, auth, fetchRetrying, issuerHint } from './api.js';
 import { fill, h, nextId } from './dom.js';
 
 const PENDING_KEY = 'mcp-gateway.pkce';
@@ -11,7 +11,7 @@ const PENDING_KEY = 'mcp-gateway.pkce';
 let settings;
 export async function consoleSettings() {
   if (!settings) {
-    settings = fetch('/ui/settings.json', { credentials: 'omit' })
+    settings = fetchRetrying('/ui/settings.json', { credentials: 'omit' })
       .then((r) => (r.ok ? r.json() : {}))
       .catch(() => ({}));
   }
@@ -74,7 +74,7 @@ function base64url(bytes) {
 }
 
 async function discover(issuer) {
-  const response = await fetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
+  const response = await fetchRetrying(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`,
     { credentials: 'omit' });
   if (!response.ok) throw new Error(`the issuer's discovery document answered HTTP ${response.status}`);
   return response.json();
