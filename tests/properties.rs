@@ -324,3 +324,46 @@ proptest! {
         inv::check_config(&format!("{}{insert}{}", &text[..start], &text[end..]));
     }
 }
+
+/// Settings that are wrong, each in its section.
+const BAD_SETTINGS: &[(&str, &str, &str)] = &[
+    ("[server]", "threads", "0"),
+    ("[runtime.docker]", "cpus", "-1.0"),
+    ("[proxy]", "max_body_bytes", "0"),
+    ("[router]", "page_size", "0"),
+    ("[auth]", "mode", "\"jwt\""),
+    ("[auth]", "admin_role", "\" \""),
+];
+
+/// Resource tables where a key of any name may stand (`{key}` is replaced).
+const RESOURCE_TABLES: &[&str] = &[
+    "[[adapters]]\nname = \"a\"\nurl = \"http://127.0.0.1:1/mcp\"\n\
+     [adapters.environment_variables]\n{key} = \"x\"\n",
+    "[[tools]]\nname = \"w\"\nurl = \"http://127.0.0.1:1/score\"\n\
+     [tools.tool_definition.tool]\nname = \"w\"\n\
+     [tools.tool_definition.tool.inputSchema.properties]\n{key} = { type = \"string\" }\n",
+];
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn a_setting_error_names_the_setting_not_a_resource_key(
+        (section, key, bad) in select(BAD_SETTINGS),
+        table in select(RESOURCE_TABLES),
+        blank_lines in 0usize..3,
+    ) {
+        let text = format!(
+            "[runtime]\nkind = \"none\"\n{}{}{section}\n{key} = {bad}\n",
+            table.replace("{key}", key),
+            "\n".repeat(blank_lines),
+        );
+        let expected = text.lines().count();
+        inv::check_config(&text);
+        let err = mcp_gateway::infra::config::parse(&text, inv::CONFIG_ORIGIN, ".".into())
+            .expect_err("invalid")
+            .0;
+        let named = format!("{}, line {expected}: {key}:", inv::CONFIG_ORIGIN);
+        prop_assert!(err.contains(&named), "{err}\n---\n{text}");
+    }
+}

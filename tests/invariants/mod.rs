@@ -450,7 +450,8 @@ pub const CONFIG_ORIGIN: &str = "fuzz.toml";
 
 /// `config::parse` never panics, whatever the text. An error that names a line names one of
 /// the text's lines, and one that names a setting's line (`…, line N: key: …`) names a line
-/// holding that key. A config that parses declares each resource once.
+/// holding that key, outside the resources' tables. A config that parses declares each
+/// resource once.
 pub fn check_config(text: &str) {
     let lines = text.matches('\n').count() + 1;
     match config::parse(text, CONFIG_ORIGIN, PathBuf::from(".")) {
@@ -495,6 +496,22 @@ pub fn check_config(text: &str) {
                     assert!(
                         text_line.contains(key),
                         "line {n} ({text_line:?}) does not set {key}: {message}"
+                    );
+                    // Settings never live in a resource's tables (an environment variable or
+                    // a schema property of the same name is not the setting).
+                    let table = text
+                        .split('\n')
+                        .take(n - 1)
+                        .map(str::trim_start)
+                        .filter(|line| line.starts_with('['))
+                        .last()
+                        .unwrap_or_default();
+                    let resource = ["[[adapters]]", "[[tools]]", "[adapters.", "[tools."]
+                        .iter()
+                        .any(|header| table.starts_with(header));
+                    assert!(
+                        !resource,
+                        "line {n} is in {table}, not where {key} is set: {message}"
                     );
                 }
             }
