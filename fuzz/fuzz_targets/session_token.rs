@@ -12,7 +12,7 @@ mod invariants;
 
 #[derive(Arbitrary, Debug)]
 enum Input {
-    /// What a client can send as `Mcp-Session-Id`.
+    /// What a client can send as `Mcp-Session-Id` (or an upstream as its own).
     Open(String),
     Seal {
         adapter: String,
@@ -29,7 +29,10 @@ enum Input {
 static KEYS: LazyLock<SessionKeys> = LazyLock::new(invariants::session_keys);
 
 fuzz_target!(|input: Input| match input {
-    Input::Open(token) => invariants::check_open_any(&KEYS, &token),
+    Input::Open(token) => {
+        invariants::check_session_id_rule(token.as_bytes());
+        invariants::check_open_any(&KEYS, &token);
+    }
     Input::Seal {
         adapter,
         user,

@@ -20,7 +20,9 @@ use mcp_gateway::infra::auth::split_roles;
 use mcp_gateway::infra::config;
 use mcp_gateway::services::edge::headers::{self, Identity};
 use mcp_gateway::services::edge::jsonrpc;
-use mcp_gateway::services::proxy::session::{MAX_TOKEN_LEN, SessionClaims, SessionKeys};
+use mcp_gateway::services::proxy::session::{
+    MAX_TOKEN_LEN, SessionClaims, SessionKeys, valid_session_id,
+};
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
@@ -40,6 +42,13 @@ pub fn check_open_any(keys: &SessionKeys, token: &str) {
             .expect("claims that opened can be sealed again");
         assert_eq!(keys.open(&again), Some(claims), "re-sealed claims open");
     }
+}
+
+/// `valid_session_id` (the rule for an upstream's session id) is exactly: 1 to 1024 bytes, each
+/// visible ASCII (0x21–0x7E).
+pub fn check_session_id_rule(id: &[u8]) {
+    let expected = (1..=1024).contains(&id.len()) && id.iter().all(|b| (0x21..=0x7e).contains(b));
+    assert_eq!(valid_session_id(id), expected, "valid_session_id({id:?})");
 }
 
 /// The length of the token for `claims`: base64url (no padding) of version, key id, nonce,
