@@ -1,7 +1,6 @@
 //! The configured runtime: Docker, Kubernetes or none, built from `[runtime]`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use mcp_gateway_runtimes::Runtime;
 use mcp_gateway_runtimes::none::NoneRuntime;
@@ -21,6 +20,7 @@ pub(super) async fn build_runtime(
         #[cfg(feature = "docker")]
         RuntimeKind::Docker => {
             use mcp_gateway_runtimes::docker::{DockerOptions, DockerRuntime, Limits, Reach};
+            use std::time::Duration;
             let docker = &config.config.runtime.docker;
             let options = DockerOptions {
                 host: docker.host.clone(),

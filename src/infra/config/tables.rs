@@ -129,7 +129,24 @@ pub(super) fn resource_extent(
     start..offset
 }
 
-/// The first line that sets `key` anywhere in the file (for top-level settings).
+/// The first line that sets `key` outside the resources' tables (for top-level settings: an
+/// environment variable or a schema property of the same name in `[[adapters]]`/`[[tools]]` is
+/// not the setting).
 pub(super) fn find_key_line(text: &str, key: &str) -> Option<usize> {
-    key_line(text, 0..text.len(), key)
+    let mut offset = 0;
+    let mut in_resource = false;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            let header: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
+            in_resource = ["[[adapters]]", "[[tools]]", "[adapters.", "[tools."]
+                .iter()
+                .any(|resource| header.starts_with(resource));
+        } else if !in_resource && let Some(found) = key_line(text, offset..offset + line.len(), key)
+        {
+            return Some(found);
+        }
+        offset += line.len();
+    }
+    None
 }

@@ -51,13 +51,18 @@ fn is_response_drop_name(name: &str) -> bool {
     matches!(name, "set-cookie" | "set-cookie2" | "mcp-session-id") || is_hop_by_hop_name(name)
 }
 
+/// Whether a `Connection` header lists `name`. Read as bytes: a list with a name that is not
+/// visible ASCII still names the others.
 fn named_in_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
     headers
         .get_all(header::CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|token| token.trim().eq_ignore_ascii_case(name.as_str()))
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .any(|token| {
+            token
+                .trim_ascii()
+                .eq_ignore_ascii_case(name.as_str().as_bytes())
+        })
 }
 
 /// Removes every header `drop` names, and those the `Connection` header names. One pass over
@@ -164,8 +169,11 @@ pub fn forwarded_element(peer: std::net::SocketAddr, host: Option<&str>, proto: 
     out.push(':');
     push_decimal(&mut out, u32::from(peer.port()));
     out.push('"');
-    if let Some(host) = host.filter(|h| h.bytes().all(|b| (0x21..=0x7e).contains(&b) && b != b'"'))
-    {
+    // A host name has no quote or backslash; one that has them could not be quoted as it is.
+    if let Some(host) = host.filter(|h| {
+        h.bytes()
+            .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+    }) {
         out.push_str(";host=\"");
         out.push_str(host);
         out.push('"');
@@ -349,5 +357,34 @@ mod tests {
             forwarded_element(v4, Some("bad\"host"), "http"),
             "for=\"127.0.0.1:5000\";proto=http"
         );
+        // Found by the property tests: a backslash escaped our closing quote, so the element
+        // ran on to the end and `proto` was lost inside the host.
+        assert_eq!(
+            forwarded_element(v4, Some("bad\\"), "http"),
+            "for=\"127.0.0.1:5000\";proto=http"
+        );
+    }
+
+    #[test]
+    fn a_connection_list_is_read_as_bytes() {
+        // Found writing the hygiene invariants (tests/invariants): one name that is not visible
+        // ASCII made the whole list unreadable as text, and the headers it named went upstream.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_bytes(b"x-hop, caf\xc3\xa9").expect("value"),
+        );
+        headers.insert("x-hop", HeaderValue::from_static("1"));
+        upstream_request(
+            &mut headers,
+            "127.0.0.1:1",
+            &Identity {
+                user_id: "alice",
+                roles: &[],
+            },
+            "for=\"127.0.0.1:5555\";proto=http",
+            None,
+        );
+        assert!(!headers.contains_key("x-hop"));
     }
 }

@@ -20,6 +20,9 @@ const VERSION: u8 = 1;
 const NONCE_LEN: usize = 12;
 const AAD_PREFIX: &[u8] = b"mcp-gateway session";
 
+/// The longest token [`SessionKeys::open`] reads: anything longer is refused unread.
+pub const MAX_TOKEN_LEN: usize = 4096;
+
 /// What a session token carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionClaims {
@@ -57,7 +60,9 @@ impl SessionKeys {
         self.keys.iter().find(|(k, _)| *k == id).map(|(_, c)| c)
     }
 
-    /// Seals claims into a token. `nonce` must be fresh random bytes for every token.
+    /// Seals claims into a token. `nonce` must be fresh random bytes for every token. `None` when
+    /// a token cannot carry the claims: an adapter name over 255 bytes, a user id over 65,535, or
+    /// a token that would be longer than [`MAX_TOKEN_LEN`] (which `open` refuses).
     pub fn seal(&self, claims: &SessionClaims, nonce: [u8; NONCE_LEN]) -> Option<String> {
         let cipher = self.cipher(self.current)?;
         let plaintext = encode(claims)?;
@@ -76,12 +81,14 @@ impl SessionKeys {
         raw.extend_from_slice(&header);
         raw.extend_from_slice(&nonce);
         raw.extend_from_slice(&sealed);
-        Some(URL_SAFE_NO_PAD.encode(raw))
+        // A token `open` would refuse is no session: say so here rather than mint it.
+        let token = URL_SAFE_NO_PAD.encode(raw);
+        (token.len() <= MAX_TOKEN_LEN).then_some(token)
     }
 
     /// Opens a token; `None` for anything that is not a token sealed by one of our keys.
     pub fn open(&self, token: &str) -> Option<SessionClaims> {
-        if token.len() > 4096 {
+        if token.len() > MAX_TOKEN_LEN {
             return None;
         }
         let raw = URL_SAFE_NO_PAD.decode(token).ok()?;
@@ -220,6 +227,22 @@ mod tests {
             None,
             "a token of the new key needs the new key"
         );
+    }
+
+    #[test]
+    fn no_token_is_minted_that_would_not_open() {
+        let keys = SessionKeys::new((1, [7; 32]), &[]);
+        // Found by the property tests: a long user id (a dev-mode X-Dev-UserId, a JWT `sub`)
+        // and a long upstream session id made a token `open` refused, so every request of the
+        // session was answered 404.
+        let mut long = claims();
+        long.user = "u".repeat(2_000);
+        long.upstream = "s".repeat(1_024);
+        assert_eq!(keys.seal(&long, [1; 12]), None);
+        long.user = "u".repeat(1_000);
+        let token = keys.seal(&long, [1; 12]).expect("fits");
+        assert!(token.len() <= MAX_TOKEN_LEN);
+        assert_eq!(keys.open(&token), Some(long));
     }
 
     #[test]

@@ -84,6 +84,14 @@ impl Proxy {
             .keys
             .seal(&claims, nonce())
             .and_then(|token| HeaderValue::from_str(&token).ok());
+        if token.is_none() {
+            tracing::warn!(
+                adapter = adapter.name(),
+                user_id_bytes = caller.user_id.len(),
+                "no session token: the user id and the upstream's session id are too long to seal; \
+                 the client gets no session id"
+            );
+        }
         if token.is_some() && fresh {
             adapter.metrics.session_minted();
         }
