@@ -8,7 +8,7 @@ mod invariants;
 use std::net::SocketAddr;
 
 use invariants as inv;
-use mcp_gateway::services::proxy::session::SessionClaims;
+use mcp_gateway::services::edge::session::SessionClaims;
 use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{Value, json};

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
-use mcp_gateway::services::proxy::session::{SessionClaims, SessionKeys};
+use mcp_gateway::services::edge::session::{SessionClaims, SessionKeys};
 
 #[path = "../../tests/invariants/mod.rs"]
 mod invariants;

@@ -20,13 +20,13 @@ use mcp_gateway::infra::auth::split_roles;
 use mcp_gateway::infra::config;
 use mcp_gateway::services::edge::headers::{self, Identity};
 use mcp_gateway::services::edge::jsonrpc;
-use mcp_gateway::services::proxy::session::{
+use mcp_gateway::services::edge::session::{
     MAX_TOKEN_LEN, SessionClaims, SessionKeys, valid_session_id,
 };
 use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
-// Session tokens (`services::proxy::session`)
+// Session tokens (`services::edge::session`)
 
 /// The keys the checks use: key 2 seals, key 1 (from before a rotation) still opens.
 pub fn session_keys() -> SessionKeys {
