@@ -12,6 +12,19 @@ use serde_json::json;
 const ALICE: [(&str, &str); 2] = [("x-dev-userid", "alice"), ("x-dev-roles", "")];
 const BOB: [(&str, &str); 2] = [("x-dev-userid", "bob"), ("x-dev-roles", "")];
 
+/// DELETE of alice's session `token`: 204.
+async fn end_session(http: &reqwest::Client, url: &str, token: &str) {
+    let deleted = http
+        .delete(url)
+        .header("mcp-session-id", token)
+        .header("x-dev-userid", "alice")
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("delete");
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+}
+
 fn list(id: i64) -> serde_json::Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"})
 }
@@ -60,15 +73,7 @@ async fn a_session_continues_across_a_restart_and_foreign_tokens_are_not_session
     assert_eq!(garbage.status, StatusCode::NOT_FOUND);
 
     // DELETE ends it, for good in this process: no resurrection.
-    let deleted = http
-        .delete(&url)
-        .header("mcp-session-id", &token)
-        .header("x-dev-userid", "alice")
-        .header("mcp-protocol-version", "2025-11-25")
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    end_session(&http, &url, &token).await;
     let ended = raw::rpc(&http, &url, Some(&token), &ALICE, list(8)).await;
     assert_eq!(ended.status, StatusCode::NOT_FOUND);
     drop(gw);
@@ -81,15 +86,7 @@ async fn a_session_ended_in_this_process_is_not_revived() {
     let http = reqwest::Client::new();
     let url = gw.url("/mcp");
     let token = raw::open_session(&http, &url, &ALICE).await;
-    let deleted = http
-        .delete(&url)
-        .header("mcp-session-id", &token)
-        .header("x-dev-userid", "alice")
-        .header("mcp-protocol-version", "2025-11-25")
-        .send()
-        .await
-        .expect("delete");
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    end_session(&http, &url, &token).await;
     let ended = raw::rpc(&http, &url, Some(&token), &ALICE, list(2)).await;
     assert_eq!(ended.status, StatusCode::NOT_FOUND);
 }
