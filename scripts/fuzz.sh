@@ -71,7 +71,8 @@ for target in "${targets[@]}"; do
     if [ "$crashes" != 0 ]; then
         failed=1
         grep -m1 -E "panicked at|ERROR: libFuzzer|SUMMARY" "$log" >&2 || true
-        echo "  artifacts: $artifacts; reproduce: cargo +stable fuzz run $target <artifact>" >&2
+        echo "  artifacts: $artifacts; reproduce: RUSTC_BOOTSTRAP=1 cargo ${toolchain[*]} fuzz run" \
+            "${build[*]} $target $artifacts/<file>" >&2
     fi
 done
 
