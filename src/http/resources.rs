@@ -407,19 +407,7 @@ async fn update(
     let who = caller.clone();
     let result = blocking(move || {
         store.update(kind, &name, |current| {
-            if !can_write(&who, current) {
-                return Err(ApiError::Forbidden(format!(
-                    "only the creator ({}) or an admin may change {kind} \"{}\"",
-                    current.created_by,
-                    current.name()
-                )));
-            }
-            if current.source == Source::Config {
-                return Err(ApiError::Conflict(format!(
-                    "{kind} \"{}\" is declared in the config file; edit the file to change it",
-                    current.name()
-                )));
-            }
+            may_write(&who, current, "change", "edit the file to change it")?;
             if spec.use_workload_identity != current.spec.use_workload_identity {
                 return Err(ApiError::Invalid(vec![FieldError::new(
                     "useWorkloadIdentity",
@@ -439,6 +427,26 @@ async fn update(
     Ok(resource_json(&updated))
 }
 
+/// Whether `who` may `verb` (change, delete) `current`: its creator or an admin, and only when
+/// the API owns it (a resource declared in config.toml is the file's: `instead` says what to do).
+fn may_write(who: &Caller, current: &Resource, verb: &str, instead: &str) -> Result<(), ApiError> {
+    let kind = current.kind;
+    if !can_write(who, current) {
+        return Err(ApiError::Forbidden(format!(
+            "only the creator ({}) or an admin may {verb} {kind} \"{}\"",
+            current.created_by,
+            current.name()
+        )));
+    }
+    if current.source == Source::Config {
+        return Err(ApiError::Conflict(format!(
+            "{kind} \"{}\" is declared in the config file; {instead}",
+            current.name()
+        )));
+    }
+    Ok(())
+}
+
 async fn remove(
     kind: ResourceKind,
     State(state): State<AppState>,
@@ -449,20 +457,7 @@ async fn remove(
     let who = caller.clone();
     let deleted = blocking(move || {
         store.delete(kind, &name, |current| {
-            if !can_write(&who, current) {
-                return Err(ApiError::Forbidden(format!(
-                    "only the creator ({}) or an admin may delete {kind} \"{}\"",
-                    current.created_by,
-                    current.name()
-                )));
-            }
-            if current.source == Source::Config {
-                return Err(ApiError::Conflict(format!(
-                    "{kind} \"{}\" is declared in the config file; remove it from the file instead",
-                    current.name()
-                )));
-            }
-            Ok(())
+            may_write(&who, current, "delete", "remove it from the file instead")
         })
     })
     .await???;
