@@ -82,7 +82,7 @@ proptest! {
 
 fn header_name() -> impl Strategy<Value = String> {
     prop_oneof![
-        3 => (select(inv::NAMES), any::<bool>())
+        3 => (select(inv::NAMES.as_slice()), any::<bool>())
             .prop_map(|(name, upper)| if upper { name.to_uppercase() } else { name.to_string() }),
         1 => "[a-zA-Z0-9-]{1,12}",
     ]
@@ -92,10 +92,10 @@ fn header_value() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         "[ -~]{0,30}".prop_map(String::into_bytes),
         // A `Connection` list naming other headers.
-        prop::collection::vec(select(inv::NAMES), 1..4)
+        prop::collection::vec(select(inv::NAMES.as_slice()), 1..4)
             .prop_map(|names| names.join(" , ").into_bytes()),
         // The same, with a name that is not visible ASCII among them.
-        prop::collection::vec(select(inv::NAMES), 1..4).prop_map(|names| format!(
+        prop::collection::vec(select(inv::NAMES.as_slice()), 1..4).prop_map(|names| format!(
             "{}, caf\u{e9}",
             names.join(",")
         )

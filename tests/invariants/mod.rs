@@ -169,33 +169,8 @@ pub const NEVER_DOWNSTREAM: &[&str] = &[
     "upgrade",
 ];
 
-/// Header names worth trying (in any case): every name with a rule, and some that must pass.
-pub const NAMES: &[&str] = &[
-    "authorization",
-    "cookie",
-    "origin",
-    "x-dev-userid",
-    "x-dev-roles",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "accept-encoding",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "x-mcp-userid",
-    "x-mcp-roles",
-    "forwarded",
-    "mcp-session-id",
-    "set-cookie",
-    "set-cookie2",
+/// Header names that must pass both ways untouched (content and MCP headers, and one unknown).
+pub const PASSING: &[&str] = &[
     "content-type",
     "content-length",
     "accept",
@@ -207,6 +182,18 @@ pub const NAMES: &[&str] = &[
     "x-accel-buffering",
     "x-custom",
 ];
+
+/// Header names worth trying (in any case): every name with a rule (taken from the rule lists
+/// above, so a name added to a rule is tried at once), and the ones that must pass.
+pub static NAMES: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+    let mut names: Vec<&'static str> = Vec::new();
+    for name in [NEVER_UPSTREAM, GATEWAY_WRITES, NEVER_DOWNSTREAM, PASSING].concat() {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+});
 
 /// A header map from raw pairs, skipping names and values `http` does not accept.
 pub fn header_map<N: AsRef<[u8]>, V: AsRef<[u8]>>(pairs: &[(N, V)]) -> HeaderMap {
