@@ -595,22 +595,7 @@ async fn only_an_admin_gives_a_workload_identity_on_kubernetes() {
     let gw = Gateway::start(dir.path(), &config);
     let body = json!({"name": "wi", "imageName": "mcp-example", "imageVersion": "1.0.0",
                       "useWorkloadIdentity": true});
-    let refused = client()
-        .post(gw.url("/adapters"))
-        .header("x-dev-userid", "bob")
-        .header("x-dev-roles", "team")
-        .json(&body)
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
-    let problem: Value = refused.json().await.expect("problem");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("admin role")),
-        "{problem}"
-    );
+    common::refuse_workload_identity_to_a_non_admin(&gw.url("/adapters"), &body).await;
     // The same name is free for the admin: bob's attempt stored nothing.
     assert_eq!(
         send(&gw, reqwest::Method::POST, "/adapters", Some(&body)).await,

@@ -264,3 +264,24 @@ pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
 }
+
+/// POSTs `body` (asking for `useWorkloadIdentity: true`) to `adapters_url` as bob, a non-admin
+/// in `dev` mode, and checks the answer is a 403 naming the admin role.
+pub async fn refuse_workload_identity_to_a_non_admin(adapters_url: &str, body: &serde_json::Value) {
+    let refused = client()
+        .post(adapters_url)
+        .header("x-dev-userid", "bob")
+        .header("x-dev-roles", "team")
+        .json(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(refused.status(), reqwest::StatusCode::FORBIDDEN);
+    let problem: serde_json::Value = refused.json().await.expect("problem");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("admin role")),
+        "{problem}"
+    );
+}
