@@ -99,6 +99,13 @@ pub struct WorkloadSpec {
     pub port: u16,
     /// Whether the workload runs with the platform's workload identity (Kubernetes only).
     pub use_workload_identity: bool,
+    /// Replaces the image's entrypoint when not empty (Kubernetes `command` semantics).
+    pub command: Vec<String>,
+    /// Replaces the image's command (its default arguments) when not empty (Kubernetes `args`).
+    pub args: Vec<String>,
+    /// The server speaks MCP on stdin/stdout: replicas are created with stdin open (not closed
+    /// after the first attach, no TTY) and reached through [`Runtime::attach`], not a port.
+    pub stdio: bool,
 }
 
 impl WorkloadSpec {
@@ -126,6 +133,21 @@ impl WorkloadSpec {
             canonical.push_str(key);
             canonical.push('=');
             canonical.push_str(value);
+        }
+        // Added later: written only when set, so the hashes of existing workloads (and so their
+        // adoption after an upgrade) do not change.
+        if self.stdio {
+            canonical.push_str("\0stdio");
+        }
+        for (tag, list) in [("command", &self.command), ("args", &self.args)] {
+            if !list.is_empty() {
+                canonical.push('\0');
+                canonical.push_str(tag);
+                for item in list {
+                    canonical.push('\x1f');
+                    canonical.push_str(item);
+                }
+            }
         }
         format!("{:016x}", fnv1a64(canonical.as_bytes()))
     }
@@ -188,6 +210,21 @@ pub type LogFollow = tokio::sync::mpsc::Receiver<Result<Vec<u8>, RuntimeError>>;
 /// How many chunks of a followed log may wait for a slow reader before the runtime stops reading.
 pub const LOG_FOLLOW_BUFFER: usize = 64;
 
+/// A replica's stdin and stdout, attached (see [`Runtime::attach`]). Dropping both detaches;
+/// the process keeps running. stderr is not here: it stays in the replica's logs.
+pub struct Attachment {
+    /// Bytes written here reach the process's stdin.
+    pub stdin: std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>,
+    /// The process's stdout, demultiplexed from stderr.
+    pub stdout: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
+}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Attachment")
+    }
+}
+
 /// Errors from a runtime. The text is shown to users in status pages and API errors.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -244,6 +281,16 @@ pub trait Runtime: Send + Sync + 'static {
         )))
     }
 
+    /// Attaches to replica `instance` of a workload applied with [`WorkloadSpec::stdio`]: its
+    /// stdin and stdout as byte streams. Attaching again after a detach (or a gateway restart)
+    /// reaches the same running process. [`RuntimeError::NotFound`] when the replica is not there.
+    async fn attach(&self, id: &WorkloadId, _instance: u32) -> Result<Attachment, RuntimeError> {
+        Err(RuntimeError::Unsupported(format!(
+            "{id}: the {} runtime cannot attach to a replica's stdio",
+            self.name()
+        )))
+    }
+
     /// Where each replica can be reached, with its readiness.
     async fn endpoints(&self, id: &WorkloadId) -> Result<Vec<Endpoint>, RuntimeError>;
 
@@ -263,6 +310,9 @@ mod tests {
             replicas: 2,
             port: 8000,
             use_workload_identity: false,
+            command: Vec::new(),
+            args: Vec::new(),
+            stdio: false,
         }
     }
 
@@ -288,6 +338,28 @@ mod tests {
         let mut s = spec();
         s.port = 9000;
         assert_ne!(s.spec_hash(), base);
+    }
+
+    #[test]
+    fn spec_hash_changes_with_stdio_command_and_args() {
+        let base = spec().spec_hash();
+        let mut s = spec();
+        s.stdio = true;
+        assert_ne!(s.spec_hash(), base);
+        let mut command = spec();
+        command.command = vec!["mcp-server-time".into()];
+        assert_ne!(command.spec_hash(), base);
+        let mut args = spec();
+        args.args = vec!["mcp-server-time".into()];
+        assert_ne!(args.spec_hash(), base);
+        // The same word as command or as args are different workloads.
+        assert_ne!(args.spec_hash(), command.spec_hash());
+        // Item boundaries count: ["a b"] is not ["a", "b"].
+        let mut joined = spec();
+        joined.args = vec!["a b".into()];
+        let mut split = spec();
+        split.args = vec!["a".into(), "b".into()];
+        assert_ne!(joined.spec_hash(), split.spec_hash());
     }
 
     #[test]

@@ -109,6 +109,9 @@ mod tests {
             replicas: 2,
             port: 8000,
             use_workload_identity: false,
+            command: Vec::new(),
+            args: Vec::new(),
+            stdio: false,
         }
     }
 

@@ -257,6 +257,9 @@ mod tests {
             replicas: 2,
             port: 8000,
             use_workload_identity: workload_identity,
+            command: Vec::new(),
+            args: Vec::new(),
+            stdio: false,
         }
     }
 
