@@ -226,7 +226,7 @@ async fn wire(
         proxy_config.cors,
     ));
     let balancer = Arc::new(Balancer::default());
-    let proxy = Proxy::new(
+    let proxy = Arc::new(Proxy::new(
         proxy_config,
         keys.clone(),
         proxy::Handles {
@@ -237,7 +237,7 @@ async fn wire(
             policy: policy.clone(),
             tls: remote.clone(),
         },
-    );
+    ));
     let router = ToolRouter::new(
         &config,
         router::Handles {
@@ -248,6 +248,7 @@ async fn wire(
             door,
             balancer,
             keys,
+            adapters: proxy.clone(),
         },
     );
     let status = Status::new(

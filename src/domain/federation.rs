@@ -64,6 +64,35 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     hash
 }
 
+/// Whether `name` matches `glob`: `*` is any run of characters (none included), `?` exactly one,
+/// anything else itself. Iterative with one backtrack point: linear-ish, no recursion.
+pub fn glob_matches(glob: &str, name: &str) -> bool {
+    let (glob, name): (Vec<char>, Vec<char>) = (glob.chars().collect(), name.chars().collect());
+    let (mut g, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        match glob.get(g) {
+            Some('*') => {
+                star = Some((g, n));
+                g += 1;
+            }
+            Some(&c) if c == '?' || c == name[n] => {
+                g += 1;
+                n += 1;
+            }
+            _ => match star {
+                Some((star_g, star_n)) => {
+                    g = star_g + 1;
+                    n = star_n + 1;
+                    star = Some((star_g, star_n + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    glob[g..].iter().all(|&c| c == '*')
+}
+
 /// The adapter an exposed name belongs to, when it is a plain `{adapter}_{name}` (shortened
 /// names are looked up in the table that made them).
 pub fn adapter_of(exposed: &str) -> Option<&str> {
@@ -109,6 +138,26 @@ mod tests {
         );
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn globs_match_like_shell_patterns() {
+        for (glob, name, want) in [
+            ("*", "anything", true),
+            ("*", "", true),
+            ("git_*", "git_status", true),
+            ("git_*", "status_git", false),
+            ("get_?", "get_a", true),
+            ("get_?", "get_ab", false),
+            ("*time*", "get_current_time", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+            ("read_file", "read_file", true),
+            ("read_file", "read_files", false),
+            ("**x", "x", true),
+        ] {
+            assert_eq!(glob_matches(glob, name), want, "{glob} vs {name}");
+        }
     }
 
     #[test]

@@ -105,6 +105,14 @@ pub struct ResourceSpec {
     /// Roles that may read (use) the resource besides its creator and admins.
     #[serde(default)]
     pub required_roles: Vec<String>,
+    /// Adapters: whether the tool router (`/mcp`) lists this adapter's tools and prompts
+    /// (absent on tools; absent on an adapter stored before the field existed means true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federate: Option<bool>,
+    /// Adapters: only upstream tools whose names match one of these globs are federated
+    /// (`*` any run of characters, `?` one); empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub federated_tools: Vec<String>,
     /// Tools only (required there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_definition: Option<ToolDefinition>,
@@ -127,6 +135,20 @@ impl ResourceSpec {
         } else {
             format!("{registry}/{name}{separator}{version}")
         })
+    }
+
+    /// Whether `/mcp` federates this resource's tools and prompts (adapters, unless opted out).
+    pub fn federates(&self) -> bool {
+        self.tool_definition.is_none() && self.federate != Some(false)
+    }
+
+    /// Whether upstream tool `name` passes `federatedTools`.
+    pub fn federates_tool(&self, name: &str) -> bool {
+        self.federated_tools.is_empty()
+            || self
+                .federated_tools
+                .iter()
+                .any(|glob| super::federation::glob_matches(glob, name))
     }
 
     /// The port the server listens on inside its container.
@@ -163,6 +185,8 @@ impl ResourceSpec {
             description: String::new(),
             use_workload_identity: false,
             required_roles: Vec::new(),
+            federate: None,
+            federated_tools: Vec::new(),
             tool_definition: None,
         }
     }

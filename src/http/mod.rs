@@ -61,7 +61,7 @@ pub struct Shared {
     /// The upstream address policy, checked on `url`s when resources are written.
     pub policy: Arc<AddressPolicy>,
     /// The data plane, `/adapters/{name}/mcp`.
-    pub proxy: Proxy,
+    pub proxy: Arc<Proxy>,
     /// The tool router, `/mcp`.
     pub router: ToolRouter,
     pub status: Status,

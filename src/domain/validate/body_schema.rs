@@ -188,6 +188,7 @@ pub fn body_schema(kind: ResourceKind, purpose: Purpose, ctx: Context) -> Value 
             "description": format!("Roles that may read and use the {noun} besides its creator and admins.")
         }),
     );
+    super::federation::schema_properties(kind, &mut properties);
     for field in SERVER_SET {
         properties.insert(
             (*field).into(),

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 mod body_schema;
+mod federation;
 mod rules;
 pub mod schema;
 
@@ -17,6 +18,7 @@ use crate::domain::model::{
     ResourceSpec, ToolDefinition,
 };
 pub use body_schema::{Purpose, body_schema};
+pub use federation::{MAX_FEDERATED_TOOLS, MAX_GLOB_LEN};
 pub use rules::{
     NAME_PATTERN, check_env_name, check_image_name, check_image_version, check_name, check_path,
     check_tool_name, check_url,
@@ -101,6 +103,7 @@ pub fn parse_spec(
     let description = f.string("description");
     let use_workload_identity = f.boolean("useWorkloadIdentity");
     let required_roles = f.string_list("requiredRoles");
+    let (federate, federated_tools) = federation::parse(kind, body, f.errors);
     let tool_definition = if kind == ResourceKind::Tool {
         f.object("toolDefinition")
     } else {
@@ -272,6 +275,8 @@ pub fn parse_spec(
         description: description.unwrap_or_default(),
         use_workload_identity: use_workload_identity.unwrap_or(false),
         required_roles: required_roles.unwrap_or_default(),
+        federate,
+        federated_tools,
         tool_definition,
     })
 }
@@ -422,6 +427,7 @@ fn check_known_fields(
 ) {
     for key in body.keys() {
         let known = ADAPTER_FIELDS.contains(&key.as_str())
+            || federation::FIELDS.contains(&key.as_str())
             || SERVER_SET.contains(&key.as_str())
             || (kind == ResourceKind::Tool && key == "toolDefinition");
         if !known {
@@ -429,6 +435,9 @@ fn check_known_fields(
                 "only tools have a toolDefinition (POST it to /tools)".to_string()
             } else {
                 let mut fields = ADAPTER_FIELDS.to_vec();
+                if kind == ResourceKind::Adapter {
+                    fields.extend(federation::FIELDS);
+                }
                 if kind == ResourceKind::Tool {
                     fields.push("toolDefinition");
                 }

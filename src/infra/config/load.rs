@@ -140,6 +140,12 @@ fn check_values(config: &Config, text: &str, origin: &str) -> Result<(), ConfigE
     if config.router.page_size == 0 || config.router.page_size > 10_000 {
         fail("page_size", "must be from 1 to 10000".into());
     }
+    if config.router.federation_ttl_secs == 0 {
+        fail("federation_ttl_secs", "must be at least 1".into());
+    }
+    if config.router.federation_timeout_ms < 100 {
+        fail("federation_timeout_ms", "must be at least 100".into());
+    }
     if config.router.call_timeout_secs == 0 {
         fail("call_timeout_secs", "must be at least 1".into());
     }

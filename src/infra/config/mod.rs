@@ -393,8 +393,13 @@ impl Default for ProxyConfig {
 pub struct RouterConfig {
     /// Tools per `tools/list` page.
     pub page_size: usize,
-    /// How long a tool server may take to answer a `tools/call`.
+    /// How long a tool server (or a federated adapter) may take to answer a `tools/call`.
     pub call_timeout_secs: u64,
+    /// Federation: relist every adapter at least this often (the only refresh for adapters
+    /// that announce no `listChanged`).
+    pub federation_ttl_secs: u64,
+    /// Federation: how long one listing or handshake request to an adapter may take.
+    pub federation_timeout_ms: u64,
 }
 
 impl Default for RouterConfig {
@@ -402,6 +407,8 @@ impl Default for RouterConfig {
         Self {
             page_size: 100,
             call_timeout_secs: 60,
+            federation_ttl_secs: 30,
+            federation_timeout_ms: 5000,
         }
     }
 }

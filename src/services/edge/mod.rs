@@ -8,9 +8,11 @@
 //! - [`headers`]: header hygiene between clients and upstream servers.
 //! - [`balancer`]: replica choice, one round-robin for every caller.
 //! - [`session`]: sealed session tokens, so neither endpoint needs a session store.
+//! - [`adapters`]: the in-process way to an adapter's endpoint for the gateway's own clients.
 //!
 //! Uses the infrastructure's auth; knows nothing of adapters' or tools' own logic.
 
+pub mod adapters;
 pub mod balancer;
 pub mod cors;
 pub mod door;
@@ -19,6 +21,7 @@ pub mod jsonrpc;
 pub mod origin;
 pub mod session;
 
+pub use adapters::AdapterPort;
 pub use balancer::Balancer;
 pub use door::Door;
 pub use origin::OriginPolicy;

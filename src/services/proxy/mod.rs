@@ -37,7 +37,7 @@ use crate::infra::reconciler::Observed;
 use crate::infra::store::Store;
 use crate::services::edge::jsonrpc::{code, jsonrpc_error, request_id};
 use crate::services::edge::session::SessionKeys;
-use crate::services::edge::{Balancer, Door};
+use crate::services::edge::{AdapterPort, Balancer, Door};
 use body::RequestBody;
 use upstream::Upstreams;
 
@@ -141,13 +141,24 @@ impl Proxy {
             Ok(caller) => caller,
             Err(refused) => return refused,
         };
+        self.forward_as(peer, adapter, &caller, request).await
+    }
+
+    /// [`Proxy::forward`] after admission: `caller` may use `adapter`.
+    async fn forward_as(
+        &self,
+        peer: SocketAddr,
+        adapter: &Arc<Resource>,
+        caller: &Caller,
+        request: Request,
+    ) -> Response {
         let (mut parts, incoming) = request.into_parts();
         let RequestBody { buffered, streamed } = match self.read_body(&parts, incoming).await {
             Ok(body) => body,
             Err(refused) => return refused,
         };
         let id = || buffered.as_deref().and_then(request_id);
-        let session = match self.open_session(&parts.headers, adapter.name(), &caller) {
+        let session = match self.open_session(&parts.headers, adapter.name(), caller) {
             Ok(session) => session,
             Err(()) => return replies::session_rejected(adapter, id()),
         };
@@ -159,7 +170,7 @@ impl Proxy {
             };
         let body = RequestBody::outbound(&buffered, streamed);
         let outbound =
-            self.upstream_request(&mut parts, peer, &caller, &target, session.as_ref(), body);
+            self.upstream_request(&mut parts, peer, caller, &target, session.as_ref(), body);
         let sending = send::Sending {
             adapter,
             endpoints: &endpoints,
@@ -173,7 +184,7 @@ impl Proxy {
         let fresh = session.is_none();
         self.answer(
             adapter,
-            &caller,
+            caller,
             &parts.method,
             fresh,
             target.instance,
@@ -199,6 +210,41 @@ impl Proxy {
             ));
         }
         Ok(caller)
+    }
+}
+
+#[async_trait::async_trait]
+impl AdapterPort for Proxy {
+    async fn exchange(
+        &self,
+        caller: &Caller,
+        peer: SocketAddr,
+        name: &str,
+        request: Request,
+    ) -> Response {
+        let started = Instant::now();
+        let Some(adapter) = self.store.get(ResourceKind::Adapter, name) else {
+            return jsonrpc_error(
+                StatusCode::NOT_FOUND,
+                code::NOT_FOUND,
+                &format!("adapter \"{name}\" does not exist"),
+                None,
+            );
+        };
+        if !can_read(caller, &adapter) {
+            return jsonrpc_error(
+                StatusCode::FORBIDDEN,
+                code::FORBIDDEN,
+                &format!("you may not use adapter \"{name}\""),
+                None,
+            );
+        }
+        let method = request.method().clone();
+        let response = self.forward_as(peer, &adapter, caller, request).await;
+        adapter
+            .metrics
+            .answered(&method, response.status(), started.elapsed());
+        response
     }
 }
 

@@ -12,13 +12,14 @@ use std::time::Instant;
 use axum::extract::ConnectInfo;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Extensions,
-    Implementation, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
-    SubscriptionFilter, Tool,
+    GetPromptRequestParams, GetPromptResponse, Implementation, ListPromptsResult, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 
-use super::{Core, notify};
+use super::table::Origin;
+use super::{Core, notify, relayed};
 use crate::domain::counters::CallOutcome;
 use crate::domain::validate::schema;
 use crate::infra::auth::Caller;
@@ -48,7 +49,7 @@ fn caller_of(extensions: &Extensions) -> Result<Caller, McpError> {
         })
 }
 
-fn client_address(extensions: &Extensions) -> Option<SocketAddr> {
+pub(super) fn client_address(extensions: &Extensions) -> Option<SocketAddr> {
     extensions
         .get::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<ConnectInfo<SocketAddr>>())
@@ -67,6 +68,8 @@ impl ServerHandler for ToolHandler {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_tool_list_changed()
+                .enable_prompts()
+                .enable_prompts_list_changed()
                 .build(),
         )
         .with_server_info(
@@ -74,8 +77,10 @@ impl ServerHandler for ToolHandler {
                 .with_title("mcp-gateway tool router"),
         )
         .with_instructions(
-            "Every tool registered with this gateway (POST /tools) that you may use. The list \
-             changes as tools are registered; listen for notifications/tools/list_changed.",
+            "Every tool registered with this gateway (POST /tools) that you may use, and the \
+             tools and prompts of every adapter you may use, named {adapter}_{name}. The lists \
+             change as tools and adapters come and go; listen for notifications/tools/list_changed \
+             and notifications/prompts/list_changed.",
         )
     }
 
@@ -113,8 +118,25 @@ impl ServerHandler for ToolHandler {
             return Err(unknown_tool(&request.name));
         };
         let started = Instant::now();
+        let metrics = &entry.resource.metrics;
+        let validator = match &entry.origin {
+            Origin::Registered { validator } => validator,
+            Origin::Federated(upstream) => {
+                let (answer, outcome) = relayed::call_tool(
+                    &self.core,
+                    entry,
+                    upstream,
+                    &caller,
+                    request.arguments,
+                    &context,
+                )
+                .await;
+                metrics.tool_called(outcome, started.elapsed());
+                return answer.map(Into::into);
+            }
+        };
         let arguments = request.arguments.unwrap_or_default();
-        let checked = match entry.validator.as_ref() {
+        let checked = match validator.as_ref() {
             Ok(validator) => {
                 schema::check(validator, &serde_json::Value::Object(arguments.clone())).map_err(
                     |problems| {
@@ -131,7 +153,6 @@ impl ServerHandler for ToolHandler {
                 entry.name()
             )),
         };
-        let metrics = &entry.resource.metrics;
         if let Err(message) = checked {
             metrics.tool_called(CallOutcome::InvalidArguments, started.elapsed());
             return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
@@ -141,6 +162,52 @@ impl ServerHandler for ToolHandler {
             super::call::invoke(&self.core, entry, &caller, peer, &arguments).await;
         metrics.tool_called(outcome, started.elapsed());
         Ok(result.into())
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let caller = caller_of(&context.extensions)?;
+        let table = self.core.table();
+        let cursor = request.and_then(|params| params.cursor);
+        let (prompts, next) = table
+            .prompt_page(&caller, cursor.as_deref(), self.core.page_size)
+            .map_err(|_| {
+                McpError::invalid_params(
+                    "invalid cursor: pass back the nextCursor of the previous prompts/list \
+                     result, or no cursor for the first page",
+                    None,
+                )
+            })?;
+        let mut result = ListPromptsResult::with_all_items(prompts);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let caller = caller_of(&context.extensions)?;
+        let table = self.core.table();
+        let Some(entry) = table.visible_prompt(&caller, &request.name) else {
+            return Err(McpError::invalid_params(
+                format!("Unknown prompt: {}", request.name),
+                None,
+            ));
+        };
+        relayed::get_prompt(
+            &self.core,
+            &entry.upstream,
+            &caller,
+            request.arguments,
+            &context,
+        )
+        .await
+        .map(Into::into)
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
@@ -176,8 +243,13 @@ impl ServerHandler for ToolHandler {
         &self,
         _requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        // Tools are all the router has; rmcp intersects this with what the client asked for.
-        Some(SubscriptionFilter::builder().tools_list_changed().build())
+        // rmcp intersects this with what the client asked for.
+        Some(
+            SubscriptionFilter::builder()
+                .tools_list_changed()
+                .prompts_list_changed()
+                .build(),
+        )
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {

@@ -19,8 +19,10 @@
 //! layer above.
 
 mod call;
+pub mod federation;
 mod handler;
 mod notify;
+mod relayed;
 mod sessions;
 pub mod table;
 
@@ -47,10 +49,12 @@ use crate::infra::store::Store;
 use crate::services::edge::headers::{MCP_SESSION_ID, X_ACCEL_BUFFERING, is_event_stream};
 use crate::services::edge::jsonrpc::{code, jsonrpc_error};
 use crate::services::edge::session::SessionKeys;
-use crate::services::edge::{Balancer, Door};
+use crate::services::edge::{AdapterPort, Balancer, Door};
+use federation::Federation;
+use federation::sessions::ClientKey;
 use handler::{REQUEST_CALLER, ToolHandler};
 use sessions::Sessions;
-use table::ToolTable;
+use table::{Sources, ToolTable};
 
 /// The URL path the router serves.
 pub const PATH: &str = "/mcp";
@@ -76,6 +80,8 @@ pub(crate) struct Core {
     revisions: AtomicU64,
     /// Spreads calls over ready replicas (shared with the data plane).
     balancer: Arc<Balancer>,
+    /// Adapters' tools and prompts.
+    federation: Federation,
 }
 
 impl Core {
@@ -83,8 +89,9 @@ impl Core {
     /// fresh: two watch reads and an `Arc` clone.
     fn table(&self) -> Arc<ToolTable> {
         let version = *self.store_version.borrow();
+        let catalog = self.federation.catalog().version;
         let table = self.published.borrow().clone();
-        if table.version >= version {
+        if table.version >= version && table.catalog >= catalog {
             return table;
         }
         self.refresh()
@@ -97,21 +104,27 @@ impl Core {
         // Read the counter before the catalog: the store bumps it after updating the catalog,
         // so the table is at least as new as the version it is tagged with.
         let version = *self.store_version.borrow();
+        let catalog = self.federation.catalog();
         let current = self.published.borrow().clone();
-        if current.version >= version {
+        if current.version >= version && current.catalog >= catalog.version {
             return current;
         }
-        let (table, changed) = current.rebuilt(
-            version,
-            self.store.list(ResourceKind::Tool),
-            &self.revisions,
-        );
+        let (table, changed) = current.rebuilt(self.sources(version, &catalog), &self.revisions);
         let table = Arc::new(table);
         self.published.send_if_modified(|published| {
             *published = table.clone();
             changed
         });
         table
+    }
+
+    fn sources<'c>(&self, version: u64, catalog: &'c federation::Catalog) -> Sources<'c> {
+        Sources {
+            version,
+            tools: self.store.list(ResourceKind::Tool),
+            adapters: self.store.list(ResourceKind::Adapter),
+            catalog,
+        }
     }
 
     fn subscribe(&self) -> watch::Receiver<Arc<ToolTable>> {
@@ -143,6 +156,8 @@ pub struct Handles {
     pub balancer: Arc<Balancer>,
     /// Seal and open the 2025 sessions' tokens.
     pub keys: Arc<SessionKeys>,
+    /// The way to adapters' MCP endpoints, for federation (the data plane).
+    pub adapters: Arc<dyn AdapterPort>,
 }
 
 impl ToolRouter {
@@ -157,8 +172,17 @@ impl ToolRouter {
             door,
             balancer,
             keys,
+            adapters,
         } = handles;
         let settings = &config.config.router;
+        let federation = Federation::new(
+            adapters,
+            federation::Settings {
+                ttl: Duration::from_secs(settings.federation_ttl_secs),
+                timeout: Duration::from_millis(settings.federation_timeout_ms),
+                call_timeout: Duration::from_secs(settings.call_timeout_secs),
+            },
+        );
         let store_version = store.subscribe();
         let (published, _) = watch::channel(Arc::new(ToolTable::default()));
         let core = Arc::new(Core {
@@ -173,15 +197,14 @@ impl ToolRouter {
             rebuild: Mutex::new(()),
             revisions: AtomicU64::new(0),
             balancer,
+            federation,
         });
         // Version 0 can be the store's current counter; build unconditionally the first time.
         {
             let version = *core.store_version.borrow();
-            let (table, _) = ToolTable::default().rebuilt(
-                version,
-                core.store.list(ResourceKind::Tool),
-                &core.revisions,
-            );
+            let catalog = core.federation.catalog();
+            let (table, _) =
+                ToolTable::default().rebuilt(core.sources(version, &catalog), &core.revisions);
             tracing::info!(tools = table.len(), "tool router table built");
             core.published.send_replace(Arc::new(table));
         }
@@ -227,20 +250,34 @@ impl ToolRouter {
     /// and forgets owners of sessions rmcp has ended. Runs until the task is dropped.
     pub async fn run(self) {
         let mut changes = self.core.store.subscribe();
+        let mut catalog = self.core.federation.subscribe();
         let mut sweep = tokio::time::interval(OWNER_SWEEP);
+        self.core.federation.sync(&self.core.store);
         loop {
             tokio::select! {
                 changed = changes.changed() => {
                     if changed.is_err() {
-                        return;
+                        break;
                     }
                     changes.borrow_and_update();
+                    self.core.federation.sync(&self.core.store);
                     self.core.refresh();
                 }
-                _ = sweep.tick() => self.tokens.sweep(&self.sessions).await,
-                _ = self.shutdown.cancelled() => return,
+                changed = catalog.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    catalog.borrow_and_update();
+                    self.core.refresh();
+                }
+                _ = sweep.tick() => {
+                    self.tokens.sweep(&self.sessions).await;
+                    self.core.federation.end_client(None);
+                }
+                _ = self.shutdown.cancelled() => break,
             }
         }
+        self.core.federation.stop();
     }
 
     /// Ends every session and stream (graceful shutdown would otherwise wait on open SSE).
@@ -287,6 +324,11 @@ impl ToolRouter {
             },
         };
         let method = request.method().clone();
+        let rmcp_session = request
+            .headers()
+            .get(&MCP_SESSION_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         request.extensions_mut().insert(caller.clone());
         let response = REQUEST_CALLER
             .scope(caller.clone(), self.service.handle(request))
@@ -298,6 +340,11 @@ impl ToolRouter {
                 || head.status == StatusCode::NOT_FOUND;
             if ended {
                 self.tokens.ended(token);
+                if let Some(id) = rmcp_session {
+                    self.core
+                        .federation
+                        .end_client(Some(ClientKey::Session(id)));
+                }
             }
         }
         if method == Method::DELETE && head.status.is_success() {

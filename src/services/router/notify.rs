@@ -1,4 +1,5 @@
-//! `notifications/tools/list_changed`, for each connected client whose visible tools changed.
+//! `notifications/tools/list_changed` and `notifications/prompts/list_changed`, for each
+//! connected client whose visible tools (registered or federated) or prompts changed.
 //!
 //! The router publishes every new tool table on a watch channel. Each 2025-era session (from its
 //! `notifications/initialized`) and each 2026-07-28 `subscriptions/listen` stream runs one small
@@ -26,7 +27,7 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Follows the table for one 2025-era session until its transport closes.
 pub async fn follow_session(core: Arc<Core>, caller: Caller, peer: Peer<RoleServer>) {
     let mut tables = core.subscribe();
-    let mut seen = fingerprint(&mut tables, &caller);
+    let mut seen = fingerprints(&mut tables, &caller);
     loop {
         tokio::select! {
             changed = tables.changed() => {
@@ -44,33 +45,53 @@ pub async fn follow_session(core: Arc<Core>, caller: Caller, peer: Peer<RoleServ
         if peer.is_transport_closed() {
             return;
         }
-        let now = fingerprint(&mut tables, &caller);
-        if now == seen {
-            continue;
-        }
+        let now = fingerprints(&mut tables, &caller);
+        let (tools, prompts) = (now.0 != seen.0, now.1 != seen.1);
         seen = now;
-        match tokio::time::timeout(SEND_TIMEOUT, peer.notify_tool_list_changed()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => {
-                tracing::debug!(user = %caller.user_id, %err, "session gone; no more notifications");
-                return;
+        for (changed, what) in [(tools, List::Tools), (prompts, List::Prompts)] {
+            if !changed {
+                continue;
             }
-            Err(_) => {
-                tracing::warn!(user = %caller.user_id, "a session's stream is not draining; skipped one tools/list_changed");
+            let sent = match what {
+                List::Tools => {
+                    tokio::time::timeout(SEND_TIMEOUT, peer.notify_tool_list_changed()).await
+                }
+                List::Prompts => {
+                    tokio::time::timeout(SEND_TIMEOUT, peer.notify_prompt_list_changed()).await
+                }
+            };
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    tracing::debug!(user = %caller.user_id, %err, "session gone; no more notifications");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(user = %caller.user_id, "a session's stream is not draining; skipped one list_changed");
+                }
             }
         }
     }
 }
 
+/// Which list changed.
+#[derive(Clone, Copy)]
+enum List {
+    Tools,
+    Prompts,
+}
+
 /// Follows the table for one `subscriptions/listen` stream until the client closes it.
 pub async fn follow_subscription(core: &Core, caller: &Caller, context: &SubscriptionContext) {
-    if context.accepted().tools_list_changed != Some(true) {
+    let wants_tools = context.accepted().tools_list_changed == Some(true);
+    let wants_prompts = context.accepted().prompts_list_changed == Some(true);
+    if !wants_tools && !wants_prompts {
         // The client asked for nothing the router sends; keep the stream until it goes.
         context.cancelled().await;
         return;
     }
     let mut tables = core.subscribe();
-    let mut seen = fingerprint(&mut tables, caller);
+    let mut seen = fingerprints(&mut tables, caller);
     loop {
         tokio::select! {
             _ = context.cancelled() => return,
@@ -80,19 +101,25 @@ pub async fn follow_subscription(core: &Core, caller: &Caller, context: &Subscri
                 }
             }
         }
-        let now = fingerprint(&mut tables, caller);
-        if now == seen {
-            continue;
-        }
+        let now = fingerprints(&mut tables, caller);
+        let (tools, prompts) = (now.0 != seen.0, now.1 != seen.1);
         seen = now;
-        if let Err(err) = context.sink().notify_tool_list_changed().await {
+        let mut sent = Ok(());
+        if tools && wants_tools {
+            sent = context.sink().notify_tool_list_changed().await;
+        }
+        if prompts && wants_prompts && sent.is_ok() {
+            sent = context.sink().notify_prompt_list_changed().await;
+        }
+        if let Err(err) = sent {
             tracing::debug!(user = %caller.user_id, %err, "listen stream gone");
             return;
         }
     }
 }
 
-fn fingerprint(tables: &mut watch::Receiver<Arc<ToolTable>>, caller: &Caller) -> u64 {
+/// What `caller` sees of the newest table: the tools' and the prompts' fingerprints.
+fn fingerprints(tables: &mut watch::Receiver<Arc<ToolTable>>, caller: &Caller) -> (u64, u64) {
     let table = tables.borrow_and_update().clone();
-    table.fingerprint(caller)
+    (table.fingerprint(caller), table.prompt_fingerprint(caller))
 }
