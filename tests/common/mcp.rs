@@ -27,6 +27,21 @@ pub async fn connect(url: &str) -> Result<Session, String> {
     }
 }
 
+/// Connects to `url` as a stateless 2026-07-28 client (`server/discover`, no session).
+pub async fn connect_stateless(url: &str) -> Result<Session, String> {
+    use rmcp::ClientServiceExt;
+    use rmcp::model::ProtocolVersion;
+    let transport = StreamableHttpClientTransport::from_uri(url.to_string());
+    let lifecycle = rmcp::ClientLifecycleMode::Discover {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+    };
+    match tokio::time::timeout(STEP_TIMEOUT, ().serve_with_lifecycle(transport, lifecycle)).await {
+        Ok(Ok(session)) => Ok(session),
+        Ok(Err(err)) => Err(format!("server/discover at {url} failed: {err}")),
+        Err(_) => Err(format!("server/discover at {url} took longer than {STEP_TIMEOUT:?}")),
+    }
+}
+
 /// Calls `tool` with `arguments` (a JSON object, or `null` for none).
 pub async fn call(
     session: &Session,

@@ -12,6 +12,12 @@ use serde_json::Value;
 /// A child process killed on drop.
 pub struct Process(Child);
 
+impl From<Child> for Process {
+    fn from(child: Child) -> Self {
+        Process(child)
+    }
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -148,10 +154,15 @@ pub const HELPER_TIMEOUT: Duration = Duration::from_secs(60);
 /// Starts the FastMCP (mcp 1.x) upstream; returns it and its MCP URL once it prints
 /// `ready <mcp version>` (the version checked against the pin).
 pub fn fastmcp() -> Option<(Process, String)> {
+    python_server("fastmcp_server.py", free_port())
+}
+
+/// Starts `tests/interop/SCRIPT PORT` on the Python SDK 1.x (a server that prints
+/// `ready <mcp version>` once listening, as fastmcp_server.py does); returns it and its MCP URL.
+pub fn python_server(script: &str, port: u16) -> Option<(Process, String)> {
     let python = python(1)?;
-    let port = free_port();
     let mut child = Command::new(python)
-        .arg(repo_root().join("tests/interop/fastmcp_server.py"))
+        .arg(repo_root().join("tests/interop").join(script))
         .arg(port.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -167,12 +178,12 @@ pub fn fastmcp() -> Option<(Process, String)> {
     });
     let line = rx
         .recv_timeout(HELPER_TIMEOUT)
-        .unwrap_or_else(|_| panic!("fastmcp printed nothing within {HELPER_TIMEOUT:?}"));
+        .unwrap_or_else(|_| panic!("{script} printed nothing within {HELPER_TIMEOUT:?}"));
     let version = line
         .trim()
         .strip_prefix("ready ")
-        .unwrap_or_else(|| panic!("fastmcp did not start: {line:?}"));
-    assert_sdk_version(1, &Value::from(version), "the FastMCP upstream");
+        .unwrap_or_else(|| panic!("{script} did not start: {line:?}"));
+    assert_sdk_version(1, &Value::from(version), script);
     Some((process, format!("http://127.0.0.1:{port}/mcp")))
 }
 

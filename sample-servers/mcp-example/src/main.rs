@@ -7,8 +7,10 @@
 //! tells replicas apart, `env` shows the environment a runtime gave the container.
 //!
 //! Configuration is by environment only, because it runs as PID 1 in a `FROM scratch` image:
-//! `BIND` (default `0.0.0.0`), `PORT` (default 8000), `MCP_INSTANCE_ID` (see `whoami`) and
-//! `MCP_SESSION_IDLE_SECS` (default 300: idle 2025-era sessions then answer 404).
+//! `BIND` (default `0.0.0.0`), `PORT` (default 8000), `MCP_INSTANCE_ID` (see `whoami`),
+//! `MCP_SESSION_IDLE_SECS` (default 300: idle 2025-era sessions then answer 404) and
+//! `MCP_STATELESS=1` (a 2026-07-28-only server: no sessions, and every request must carry the
+//! revision's `_meta`, so a 2025 client that only knows `initialize` cannot use it).
 
 mod log;
 mod tools;
@@ -35,11 +37,14 @@ async fn main() -> anyhow::Result<()> {
 
     // Cancelling this token ends every rmcp session and stream, which lets axum's graceful
     // shutdown finish instead of waiting on long-lived SSE connections.
+    let stateless = std::env::var("MCP_STATELESS").is_ok_and(|v| v == "1");
     let config = StreamableHttpServerConfig::default()
         // Sessions for the 2025 era (`initialize` + `Mcp-Session-Id`). Requests negotiating
         // 2026-07-28 are always served statelessly by rmcp, whatever this says, so both eras
-        // work on the one URL.
-        .with_legacy_session_mode(true)
+        // work on the one URL. MCP_STATELESS=1 turns the 2025 era off.
+        .with_legacy_session_mode(!stateless)
+        .with_json_response(stateless)
+        .with_stateless_protocol_metadata_required(stateless)
         // rmcp rejects (403) any Host other than localhost/127.0.0.1/::1 as DNS-rebinding
         // protection for servers on a developer's machine. This server only ever runs behind
         // mcp-gateway inside a container or pod and is reached by container IP, pod IPs such as

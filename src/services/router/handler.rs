@@ -122,17 +122,11 @@ impl ServerHandler for ToolHandler {
         let validator = match &entry.origin {
             Origin::Registered { validator } => validator,
             Origin::Federated(upstream) => {
-                let (answer, outcome) = relayed::call_tool(
-                    &self.core,
-                    entry,
-                    upstream,
-                    &caller,
-                    request.arguments,
-                    &context,
-                )
-                .await;
+                let (answer, outcome) =
+                    relayed::call_tool(&self.core, entry, upstream, &caller, request, &context)
+                        .await;
                 metrics.tool_called(outcome, started.elapsed());
-                return answer.map(Into::into);
+                return answer;
             }
         };
         let arguments = request.arguments.unwrap_or_default();
@@ -199,15 +193,8 @@ impl ServerHandler for ToolHandler {
                 None,
             ));
         };
-        relayed::get_prompt(
-            &self.core,
-            &entry.upstream,
-            &caller,
-            request.arguments,
-            &context,
-        )
-        .await
-        .map(Into::into)
+        let upstream = entry.upstream.clone();
+        relayed::get_prompt(&self.core, &upstream, &caller, request, &context).await
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

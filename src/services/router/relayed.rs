@@ -4,7 +4,10 @@
 
 use rmcp::ErrorData as McpError;
 use rmcp::RoleServer;
-use rmcp::model::{CallToolResult, ErrorCode, GetPromptResult, JsonObject};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorCode, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, InputRequiredResult, ResultType,
+};
 use rmcp::service::RequestContext;
 use serde_json::{Map, Value, json};
 
@@ -56,24 +59,32 @@ fn relayed<'a>(
     }
 }
 
-/// The params of the upstream request: its own `name`, the arguments, the caller's `_meta`.
+/// The params of the upstream request: the caller's (arguments, `inputResponses`,
+/// `requestState`, anything else), with the upstream's own `name` and the caller's `_meta`.
 fn params(
+    request: impl serde::Serialize,
     name: &str,
-    field: &str,
-    arguments: Option<JsonObject>,
     context: &RequestContext<RoleServer>,
 ) -> Map<String, Value> {
-    let mut params = Map::new();
+    let mut params = match serde_json::to_value(request) {
+        Ok(Value::Object(params)) => params,
+        _ => Map::new(),
+    };
     params.insert("name".into(), json!(name));
-    if let Some(arguments) = arguments {
-        params.insert(field.into(), Value::Object(arguments));
-    }
+    params.remove("_meta");
     if let Ok(Value::Object(meta)) = serde_json::to_value(&context.meta)
         && !meta.is_empty()
     {
         params.insert("_meta".into(), Value::Object(meta));
     }
     params
+}
+
+/// Whether an upstream result asks the client for input (2026-07-28 multi-round-trip).
+fn input_required(result: &Value) -> Option<InputRequiredResult> {
+    (result["resultType"] == "input_required")
+        .then(|| serde_json::from_value(result.clone()).ok())
+        .flatten()
 }
 
 fn failed(upstream: &Upstream, failure: Failure) -> McpError {
@@ -100,50 +111,57 @@ fn failed(upstream: &Upstream, failure: Failure) -> McpError {
 }
 
 /// A federated `tools/call`: the upstream's result as it is (a tool error stays a tool error; a
-/// JSON-RPC error stays that error), and how it counts on the adapter.
+/// JSON-RPC error stays that error; an `input_required` result goes back to the caller), and
+/// how it counts on the adapter.
 pub async fn call_tool(
     core: &Core,
     entry: &ToolEntry,
     upstream: &Upstream,
     caller: &Caller,
-    arguments: Option<JsonObject>,
+    request: CallToolRequestParams,
     context: &RequestContext<RoleServer>,
-) -> (Result<CallToolResult, McpError>, CallOutcome) {
-    let headers = match (&upstream.era, &arguments) {
+) -> (Result<CallToolResponse, McpError>, CallOutcome) {
+    let headers = match (&upstream.era, &request.arguments) {
         (Era::Stateless, Some(arguments)) => {
             wire::param_headers(&entry.tool.input_schema, arguments)
         }
         _ => Vec::new(),
     };
-    let params = params(&upstream.name, "arguments", arguments, context);
-    let request = relayed(caller, context, upstream, "tools/call", params, headers);
-    match core.federation.relay(request).await {
-        Ok(result) => match serde_json::from_value::<CallToolResult>(result) {
-            Ok(result) => {
-                let outcome = match result.is_error {
-                    Some(true) => CallOutcome::ToolError,
-                    _ => CallOutcome::Ok,
-                };
-                (Ok(result), outcome)
-            }
-            Err(err) => (
-                Err(McpError::internal_error(
-                    format!(
-                        "adapter \"{}\" answered a tools/call result that is not MCP: {err}",
-                        upstream.adapter
-                    ),
-                    None,
-                )),
-                CallOutcome::UpstreamFailure,
-            ),
-        },
+    let params = params(&request, &upstream.name, context);
+    let relayed = relayed(caller, context, upstream, "tools/call", params, headers);
+    let result = match core.federation.relay(relayed).await {
+        Ok(result) => result,
         Err(failure) => {
             let outcome = match &failure {
                 Failure::Rpc(_) => CallOutcome::ToolError,
                 _ => CallOutcome::UpstreamFailure,
             };
-            (Err(failed(upstream, failure)), outcome)
+            return (Err(failed(upstream, failure)), outcome);
         }
+    };
+    if let Some(asking) = input_required(&result) {
+        return (Ok(asking.into()), CallOutcome::Ok);
+    }
+    match serde_json::from_value::<CallToolResult>(result) {
+        Ok(mut result) => {
+            // A 2025 server's result has no resultType; a 2026-07-28 client needs one.
+            result.result_type.get_or_insert(ResultType::COMPLETE);
+            let outcome = match result.is_error {
+                Some(true) => CallOutcome::ToolError,
+                _ => CallOutcome::Ok,
+            };
+            (Ok(result.into()), outcome)
+        }
+        Err(err) => (
+            Err(McpError::internal_error(
+                format!(
+                    "adapter \"{}\" answered a tools/call result that is not MCP: {err}",
+                    upstream.adapter
+                ),
+                None,
+            )),
+            CallOutcome::UpstreamFailure,
+        ),
     }
 }
 
@@ -152,17 +170,20 @@ pub async fn get_prompt(
     core: &Core,
     upstream: &Upstream,
     caller: &Caller,
-    arguments: Option<JsonObject>,
+    request: GetPromptRequestParams,
     context: &RequestContext<RoleServer>,
-) -> Result<GetPromptResult, McpError> {
-    let params = params(&upstream.name, "arguments", arguments, context);
-    let request = relayed(caller, context, upstream, "prompts/get", params, Vec::new());
+) -> Result<GetPromptResponse, McpError> {
+    let params = params(&request, &upstream.name, context);
+    let relayed = relayed(caller, context, upstream, "prompts/get", params, Vec::new());
     let result = core
         .federation
-        .relay(request)
+        .relay(relayed)
         .await
         .map_err(|failure| failed(upstream, failure))?;
-    serde_json::from_value(result).map_err(|err| {
+    if let Some(asking) = input_required(&result) {
+        return Ok(asking.into());
+    }
+    let mut result: GetPromptResult = serde_json::from_value(result).map_err(|err| {
         McpError::internal_error(
             format!(
                 "adapter \"{}\" answered a prompts/get result that is not MCP: {err}",
@@ -170,5 +191,7 @@ pub async fn get_prompt(
             ),
             None,
         )
-    })
+    })?;
+    result.result_type.get_or_insert(ResultType::COMPLETE);
+    Ok(result.into())
 }

@@ -24,6 +24,8 @@ const MIN_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// Least time between two listings when a stream keeps ending at once.
 const MIN_RELIST: Duration = Duration::from_millis(250);
+/// How often an adapter without a notification stream is pinged.
+const PROBE: Duration = Duration::from_secs(2);
 
 /// What the handshake learnt.
 pub struct Handshake {
@@ -206,23 +208,33 @@ pub async fn keep_listed(shared: Arc<Shared>, name: String, poke: Arc<Notify>) {
 }
 
 /// Waits for a reason to list again: a `list_changed` from the upstream, the end of its
-/// stream, a poke, or the TTL.
+/// stream, a poke, a failed liveness probe, or the TTL. A 2025 session's GET stream is held
+/// even when the server announces no `listChanged`: its end is how a dead upstream shows at
+/// once. Without any stream, a `ping` every [`PROBE`] finds out.
 async fn follow(shared: &Shared, wire: &Wire<'_>, hello: &Handshake, poke: &Notify) {
     let ttl = tokio::time::sleep(shared.settings.ttl);
     tokio::pin!(ttl);
     let announces = ["tools", "prompts"]
         .iter()
         .any(|kind| hello.capabilities[kind]["listChanged"] == Value::Bool(true));
-    let stream = match announces {
-        true => open_stream(shared, wire, hello).await,
-        false => None,
+    let stream = match (announces, &hello.era) {
+        (true, _) | (false, Era::Sessions { .. }) => open_stream(shared, wire, hello).await,
+        (false, Era::Stateless) => None,
     };
     let Some(mut stream) = stream else {
-        tokio::select! {
-            _ = &mut ttl => {}
-            _ = poke.notified() => {}
+        loop {
+            tokio::select! {
+                _ = &mut ttl => return,
+                _ = poke.notified() => return,
+                _ = tokio::time::sleep(PROBE) => {
+                    let ping = wire::message(&shared.next_id(), "ping", Map::new(), &hello.era);
+                    let session = hello.session.as_deref();
+                    if wire.request(&hello.era, session, &ping, shared.settings.timeout).await.is_err() {
+                        return;
+                    }
+                }
+            }
         }
-        return;
     };
     loop {
         tokio::select! {

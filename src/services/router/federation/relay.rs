@@ -62,7 +62,10 @@ impl Shared {
                     request.adapter, deadline.as_secs()
                 ))),
             },
-            _ = cancel.cancelled() => Err(Failure::Cancelled),
+            _ = cancel.cancelled() => {
+                tracing::debug!(adapter = request.adapter, "the client cancelled a relayed request");
+                Err(Failure::Cancelled)
+            }
         }
     }
 
@@ -251,7 +254,10 @@ impl Drop for CancelUpstream<'_, '_> {
                 caller: &caller,
                 peer,
             };
-            let _ = wire.post(&era, session.as_deref(), &note).await;
+            match wire.post(&era, session.as_deref(), &note).await {
+                Ok(_) => tracing::debug!(%adapter, "cancellation relayed upstream"),
+                Err(err) => tracing::debug!(%adapter, %err, "cancellation not delivered upstream"),
+            }
         });
     }
 }
