@@ -163,7 +163,12 @@ async fn call(
         json!({"name": tool, "arguments": arguments}),
     )
     .await;
-    assert_eq!(answer.status, StatusCode::OK, "{tool}: {:?}", answer.messages);
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "{tool}: {:?}",
+        answer.messages
+    );
     answer.response(1).clone()
 }
 
@@ -228,7 +233,14 @@ async fn three_adapters_and_two_registered_tools_on_one_endpoint_for_every_clien
         ("python", &python_url),
         ("stateless", &stateless_url),
     ] {
-        create(&http, &gw, "/adapters", &[], json!({"name": name, "url": url})).await;
+        create(
+            &http,
+            &gw,
+            "/adapters",
+            &[],
+            json!({"name": name, "url": url}),
+        )
+        .await;
     }
     for name in ["weather", "forecast"] {
         create(&http, &gw, "/tools", &[], weather(name, &weather_url)).await;
@@ -315,7 +327,11 @@ async fn three_adapters_and_two_registered_tools_on_one_endpoint_for_every_clien
             .iter()
             .map(|r| r["text"].as_str().unwrap_or_default())
             .collect();
-        assert_eq!(&texts[..3], ["from python", "42", "3"], "{major}.x: {summary}");
+        assert_eq!(
+            &texts[..3],
+            ["from python", "42", "3"],
+            "{major}.x: {summary}"
+        );
         assert_eq!(summary["results"][3]["isError"], false, "{summary}");
     }
 
@@ -328,9 +344,11 @@ async fn three_adapters_and_two_registered_tools_on_one_endpoint_for_every_clien
         .header("content-type", "application/json")
         .header("mcp-protocol-version", "2025-11-25")
         .header("mcp-session-id", &token)
-        .json(&json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {
             "name": "example_slow", "arguments": {"steps": 3, "delayMs": 400},
-            "_meta": {"progressToken": "mine-7"}}}))
+            "_meta": {"progressToken": "mine-7"}}}),
+        )
         .send()
         .await
         .expect("slow call");
@@ -358,14 +376,23 @@ async fn three_adapters_and_two_registered_tools_on_one_endpoint_for_every_clien
     }
     // Sent 400 ms apart upstream: a relay that buffered would deliver them together.
     let spread = progress[2].0 - progress[0].0;
-    assert!(spread >= Duration::from_millis(500), "progress arrived bunched: {arrivals:?}");
+    assert!(
+        spread >= Duration::from_millis(500),
+        "progress arrived bunched: {arrivals:?}"
+    );
     let last = &arrivals.last().expect("an answer").1;
     assert_eq!(raw::result_text(last), "done after 3 steps");
-    eprintln!("progress arrivals: {:?}", arrivals.iter().map(|(t, _)| *t).collect::<Vec<_>>());
+    eprintln!(
+        "progress arrivals: {:?}",
+        arrivals.iter().map(|(t, _)| *t).collect::<Vec<_>>()
+    );
 
     // Cancellation: the client cancels, the upstream's tool sees it.
     let earlier: Vec<String> = example_log.try_iter().collect();
-    assert!(earlier.iter().any(|l| l.contains("tool call: slow")), "{earlier:?}");
+    assert!(
+        earlier.iter().any(|l| l.contains("tool call: slow")),
+        "{earlier:?}"
+    );
     let slow = tokio::spawn({
         let (http, mcp, token) = (http.clone(), mcp.clone(), token.clone());
         async move {
@@ -405,7 +432,14 @@ async fn clashing_and_overlong_names_are_all_listed_callable_and_stable_across_r
     let mut gw = Gateway::start(dir.path(), &config);
     let http = client();
     for name in ["alpha", "beta", long.as_str()] {
-        create(&http, &gw, "/adapters", &[], json!({"name": name, "url": url})).await;
+        create(
+            &http,
+            &gw,
+            "/adapters",
+            &[],
+            json!({"name": name, "url": url}),
+        )
+        .await;
     }
     let mcp = gw.url("/mcp");
     let before = eventually("every tool of the three adapters", SETTLE, || async {
@@ -453,7 +487,14 @@ async fn a_caller_without_read_on_an_adapter_sees_and_calls_none_of_its_tools() 
     let http = client();
     let alice = [("x-dev-userid", "alice"), ("x-dev-roles", "")];
     let bob = [("x-dev-userid", "bob"), ("x-dev-roles", "team")];
-    create(&http, &gw, "/adapters", &alice, json!({"name": "private", "url": url})).await;
+    create(
+        &http,
+        &gw,
+        "/adapters",
+        &alice,
+        json!({"name": "private", "url": url}),
+    )
+    .await;
     create(
         &http,
         &gw,
@@ -494,7 +535,11 @@ async fn a_caller_without_read_on_an_adapter_sees_and_calls_none_of_its_tools() 
         json!({"name": "teamwork_slow", "arguments": {}}),
     )
     .await;
-    assert!(outside.response(1).get("error").is_some(), "{:?}", outside.messages);
+    assert!(
+        outside.response(1).get("error").is_some(),
+        "{:?}",
+        outside.messages
+    );
     let allowed = call(&http, &mcp, &bob, "teamwork_add", json!({"a": 4, "b": 5})).await;
     assert_eq!(text(&allowed), "9");
 
@@ -506,7 +551,12 @@ async fn a_caller_without_read_on_an_adapter_sees_and_calls_none_of_its_tools() 
         .send()
         .await
         .expect("PUT");
-    assert_eq!(put.status(), StatusCode::OK, "{}", put.text().await.unwrap_or_default());
+    assert_eq!(
+        put.status(),
+        StatusCode::OK,
+        "{}",
+        put.text().await.unwrap_or_default()
+    );
     listed(&http, &mcp, &alice, &["teamwork_add"], &["private_add"]).await;
 }
 
@@ -542,15 +592,26 @@ async fn list_changed_reaches_both_stream_kinds_when_adapters_and_upstream_lists
     let gw = Gateway::start(dir.path(), &config_none(dir.path(), "none", ""));
     let http = client();
     let mcp = gw.url("/mcp");
-    create(&http, &gw, "/adapters", &[], json!({"name": "changing", "url": changing_url})).await;
+    create(
+        &http,
+        &gw,
+        "/adapters",
+        &[],
+        json!({"name": "changing", "url": changing_url}),
+    )
+    .await;
     listed(&http, &mcp, &[], &["changing_grow"], &[]).await;
 
     let (tx, mut on_get) = mpsc::unbounded_channel();
     let session: RunningService<RoleClient, Watcher> = Watcher(tx)
-        .serve(rmcp::transport::StreamableHttpClientTransport::from_uri(mcp.clone()))
+        .serve(rmcp::transport::StreamableHttpClientTransport::from_uri(
+            mcp.clone(),
+        ))
         .await
         .expect("2025 session");
-    let modern = common::mcp::connect_stateless(&mcp).await.expect("2026 client");
+    let modern = common::mcp::connect_stateless(&mcp)
+        .await
+        .expect("2026 client");
     let mut subscription = modern
         .peer()
         .listen(SubscriptionFilter::builder().tools_list_changed().build())
@@ -572,7 +633,10 @@ async fn list_changed_reaches_both_stream_kinds_when_adapters_and_upstream_lists
         let listen_at = Instant::now();
         let notification = next.expect("stream open").expect("a notification");
         assert!(
-            matches!(notification, ServerNotification::ToolListChangedNotification(_)),
+            matches!(
+                notification,
+                ServerNotification::ToolListChangedNotification(_)
+            ),
             "{notification:?}"
         );
         eprintln!(
@@ -584,7 +648,14 @@ async fn list_changed_reaches_both_stream_kinds_when_adapters_and_upstream_lists
 
     // An adapter added.
     let changed = Instant::now();
-    create(&http, &gw, "/adapters", &[], json!({"name": "example", "url": example_url})).await;
+    create(
+        &http,
+        &gw,
+        "/adapters",
+        &[],
+        json!({"name": "example", "url": example_url}),
+    )
+    .await;
     expect_change("adapter added", changed).await;
     listed(&http, &mcp, &[], &["example_add", "changing_grow"], &[]).await;
 
@@ -623,8 +694,22 @@ async fn a_stopped_upstream_drops_out_without_stalling_the_others_and_comes_back
     let gw = Gateway::start(dir.path(), &config_none(dir.path(), "none", ""));
     let http = client();
     let mcp = gw.url("/mcp");
-    create(&http, &gw, "/adapters", &[], json!({"name": "python", "url": python_url})).await;
-    create(&http, &gw, "/adapters", &[], json!({"name": "example", "url": example_url})).await;
+    create(
+        &http,
+        &gw,
+        "/adapters",
+        &[],
+        json!({"name": "python", "url": python_url}),
+    )
+    .await;
+    create(
+        &http,
+        &gw,
+        "/adapters",
+        &[],
+        json!({"name": "example", "url": example_url}),
+    )
+    .await;
     listed(&http, &mcp, &[], &["python_echo", "example_add"], &[]).await;
 
     drop(python);

@@ -2,6 +2,8 @@
 //! with a fresh store on an ephemeral loopback port.
 #![allow(dead_code)] // each benchmark uses part of it
 
+pub mod rpc;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

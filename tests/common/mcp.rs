@@ -38,7 +38,9 @@ pub async fn connect_stateless(url: &str) -> Result<Session, String> {
     match tokio::time::timeout(STEP_TIMEOUT, ().serve_with_lifecycle(transport, lifecycle)).await {
         Ok(Ok(session)) => Ok(session),
         Ok(Err(err)) => Err(format!("server/discover at {url} failed: {err}")),
-        Err(_) => Err(format!("server/discover at {url} took longer than {STEP_TIMEOUT:?}")),
+        Err(_) => Err(format!(
+            "server/discover at {url} took longer than {STEP_TIMEOUT:?}"
+        )),
     }
 }
 
