@@ -337,3 +337,51 @@ fn url_grammar() {
     }
     assert!(check_url(&format!("http://h/{}", "a".repeat(2048))).is_err());
 }
+
+#[test]
+fn federation_fields_are_for_adapters_and_checked() {
+    let spec = parse(
+        ResourceKind::Adapter,
+        json!({"name": "git", "url": "https://git.example.com/mcp",
+               "federatedTools": ["git_*", "status"]}),
+    )
+    .expect("valid");
+    assert_eq!(spec.federate, Some(true), "federated unless opted out");
+    assert!(spec.federates() && spec.federates_tool("git_log") && !spec.federates_tool("rm"));
+    let out = parse(
+        ResourceKind::Adapter,
+        json!({"name": "git", "url": "https://git.example.com/mcp", "federate": false}),
+    )
+    .expect("valid");
+    assert!(!out.federates());
+
+    let errors = parse(
+        ResourceKind::Adapter,
+        json!({"name": "git", "url": "https://git.example.com/mcp", "federate": "yes",
+               "federatedTools": ["ok", "", "has space", 7]}),
+    )
+    .expect_err("invalid");
+    assert_eq!(
+        fields(&errors),
+        vec![
+            "federate",
+            "federatedTools[3]",
+            "federatedTools[1]",
+            "federatedTools[2]"
+        ]
+    );
+    let too_many: Vec<String> = (0..=MAX_FEDERATED_TOOLS).map(|i| format!("t{i}")).collect();
+    let errors = parse(
+        ResourceKind::Adapter,
+        json!({"name": "git", "url": "https://git.example.com/mcp", "federatedTools": too_many}),
+    )
+    .expect_err("too many");
+    assert_eq!(fields(&errors), vec!["federatedTools"]);
+
+    let mut tool = weather_tool();
+    tool["federate"] = json!(true);
+    tool["federatedTools"] = json!(["*"]);
+    let errors = parse(ResourceKind::Tool, tool).expect_err("adapters only");
+    assert_eq!(fields(&errors), vec!["federate", "federatedTools"]);
+    assert!(errors[0].message.contains("adapters only"), "{errors:?}");
+}
