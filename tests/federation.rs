@@ -56,6 +56,25 @@ async fn create(
     );
 }
 
+/// Registers a `url` adapter as the test user.
+async fn add_adapter(http: &reqwest::Client, gw: &Gateway, name: &str, url: &str) {
+    create(
+        http,
+        gw,
+        "/adapters",
+        &[],
+        json!({"name": name, "url": url}),
+    )
+    .await;
+}
+
+/// A gateway (runtime `none`, auth `none`), a client, and its `/mcp` URL.
+fn gateway(dir: &std::path::Path) -> (Gateway, reqwest::Client, String) {
+    let gw = Gateway::start(dir, &config_none(dir, "none", ""));
+    let mcp = gw.url("/mcp");
+    (gw, client(), mcp)
+}
+
 fn weather(name: &str, url: &str) -> Value {
     json!({"name": name, "url": url, "toolDefinition": {"tool": {
         "name": name, "description": "Current weather for a location",
@@ -91,19 +110,7 @@ async fn stateless(
         request = request.header(name, value);
     }
     let response = request.json(&body).send().await.expect("POST /mcp");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let text = response.text().await.expect("body");
-    raw::Exchange {
-        status,
-        headers,
-        messages: raw::parse_messages(&content_type, &text),
-    }
+    raw::read(response).await.expect("body")
 }
 
 /// Every tool `caller` sees on `/mcp` (one stateless `tools/list`; the tests stay below a page).
@@ -233,14 +240,7 @@ async fn three_adapters_and_two_registered_tools_on_one_endpoint_for_every_clien
         ("python", &python_url),
         ("stateless", &stateless_url),
     ] {
-        create(
-            &http,
-            &gw,
-            "/adapters",
-            &[],
-            json!({"name": name, "url": url}),
-        )
-        .await;
+        add_adapter(&http, &gw, name, url).await;
     }
     for name in ["weather", "forecast"] {
         create(&http, &gw, "/tools", &[], weather(name, &weather_url)).await;
@@ -432,14 +432,7 @@ async fn clashing_and_overlong_names_are_all_listed_callable_and_stable_across_r
     let mut gw = Gateway::start(dir.path(), &config);
     let http = client();
     for name in ["alpha", "beta", long.as_str()] {
-        create(
-            &http,
-            &gw,
-            "/adapters",
-            &[],
-            json!({"name": name, "url": url}),
-        )
-        .await;
+        add_adapter(&http, &gw, name, &url).await;
     }
     let mcp = gw.url("/mcp");
     let before = eventually("every tool of the three adapters", SETTLE, || async {
@@ -589,17 +582,8 @@ async fn list_changed_reaches_both_stream_kinds_when_adapters_and_upstream_lists
     };
     let (_example, example_url) = mcp_example(&[]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let gw = Gateway::start(dir.path(), &config_none(dir.path(), "none", ""));
-    let http = client();
-    let mcp = gw.url("/mcp");
-    create(
-        &http,
-        &gw,
-        "/adapters",
-        &[],
-        json!({"name": "changing", "url": changing_url}),
-    )
-    .await;
+    let (gw, http, mcp) = gateway(dir.path());
+    add_adapter(&http, &gw, "changing", &changing_url).await;
     listed(&http, &mcp, &[], &["changing_grow"], &[]).await;
 
     let (tx, mut on_get) = mpsc::unbounded_channel();
@@ -648,14 +632,7 @@ async fn list_changed_reaches_both_stream_kinds_when_adapters_and_upstream_lists
 
     // An adapter added.
     let changed = Instant::now();
-    create(
-        &http,
-        &gw,
-        "/adapters",
-        &[],
-        json!({"name": "example", "url": example_url}),
-    )
-    .await;
+    add_adapter(&http, &gw, "example", &example_url).await;
     expect_change("adapter added", changed).await;
     listed(&http, &mcp, &[], &["example_add", "changing_grow"], &[]).await;
 
@@ -691,25 +668,9 @@ async fn a_stopped_upstream_drops_out_without_stalling_the_others_and_comes_back
     };
     let (_example, example_url) = mcp_example(&[]);
     let dir = tempfile::tempdir().expect("tempdir");
-    let gw = Gateway::start(dir.path(), &config_none(dir.path(), "none", ""));
-    let http = client();
-    let mcp = gw.url("/mcp");
-    create(
-        &http,
-        &gw,
-        "/adapters",
-        &[],
-        json!({"name": "python", "url": python_url}),
-    )
-    .await;
-    create(
-        &http,
-        &gw,
-        "/adapters",
-        &[],
-        json!({"name": "example", "url": example_url}),
-    )
-    .await;
+    let (gw, http, mcp) = gateway(dir.path());
+    add_adapter(&http, &gw, "python", &python_url).await;
+    add_adapter(&http, &gw, "example", &example_url).await;
     listed(&http, &mcp, &[], &["python_echo", "example_add"], &[]).await;
 
     drop(python);

@@ -26,8 +26,10 @@ async fn create_url_adapter(
     for (k, v) in headers {
         request = request.header(*k, *v);
     }
+    // Not federated: these tests count and inspect what reaches the upstream, and the tool
+    // router's own listing traffic would be in it.
     let response = request
-        .json(&json!({"name": name, "url": url, "requiredRoles": ["team"]}))
+        .json(&json!({"name": name, "url": url, "requiredRoles": ["team"], "federate": false}))
         .send()
         .await
         .expect("create");

@@ -63,6 +63,11 @@ pub async fn rpc(
         request = request.header(*name, *value);
     }
     let response = request.json(&body).send().await.expect("send");
+    read(response).await.expect("body")
+}
+
+/// The status, headers and every JSON-RPC message of `response`.
+pub async fn read(response: reqwest::Response) -> Result<Exchange, reqwest::Error> {
     let status = response.status();
     let headers = response.headers().clone();
     let content_type = headers
@@ -70,12 +75,12 @@ pub async fn rpc(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    let text = response.text().await.expect("body");
-    Exchange {
+    let text = response.text().await?;
+    Ok(Exchange {
         status,
         headers,
         messages: parse_messages(&content_type, &text),
-    }
+    })
 }
 
 pub fn initialize_body() -> Value {
@@ -175,17 +180,5 @@ pub async fn stateless_call(
         .json(&body)
         .send()
         .await?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let text = response.text().await?;
-    Ok(Exchange {
-        status,
-        headers,
-        messages: parse_messages(&content_type, &text),
-    })
+    read(response).await
 }

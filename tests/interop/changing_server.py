@@ -6,14 +6,11 @@ connections. `grow` adds a tool `grown_N` and sends notifications/tools/list_cha
 session that has listed tools (FastMCP itself would tell only the calling session).
 """
 
-import socket
 import sys
-import threading
-import time
-from importlib.metadata import version
 
 import mcp.types as types
 from mcp.server.fastmcp import FastMCP
+from ready import announce_in_background
 from mcp.server.lowlevel.server import NotificationOptions
 
 port = int(sys.argv[1])
@@ -62,16 +59,5 @@ async def grow() -> str:
     return name
 
 
-def announce_when_listening() -> None:
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                print(f"ready {version('mcp')}", flush=True)
-                return
-        except OSError:
-            time.sleep(0.05)
-
-
-threading.Thread(target=announce_when_listening, daemon=True).start()
+announce_in_background(port)
 server.run(transport="streamable-http")

@@ -5,13 +5,10 @@ Usage: fastmcp_server.py PORT. Serves Streamable HTTP at http://127.0.0.1:PORT/m
 checks the version against tests/interop/sdk-pins.txt).
 """
 
-import socket
 import sys
-import threading
-import time
-from importlib.metadata import version
 
 from mcp.server.fastmcp import FastMCP
+from ready import announce_in_background
 
 port = int(sys.argv[1])
 server = FastMCP("python-upstream", host="127.0.0.1", port=port, log_level="WARNING")
@@ -30,16 +27,5 @@ def echo(message: str) -> str:
     return message
 
 
-def announce_when_listening() -> None:
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                print(f"ready {version('mcp')}", flush=True)
-                return
-        except OSError:
-            time.sleep(0.05)
-
-
-threading.Thread(target=announce_when_listening, daemon=True).start()
+announce_in_background(port)
 server.run(transport="streamable-http")

@@ -222,7 +222,6 @@ impl AdapterPort for Proxy {
         name: &str,
         request: Request,
     ) -> Response {
-        let started = Instant::now();
         let Some(adapter) = self.store.get(ResourceKind::Adapter, name) else {
             return jsonrpc_error(
                 StatusCode::NOT_FOUND,
@@ -239,12 +238,9 @@ impl AdapterPort for Proxy {
                 None,
             );
         }
-        let method = request.method().clone();
-        let response = self.forward_as(peer, &adapter, caller, request).await;
-        adapter
-            .metrics
-            .answered(&method, response.status(), started.elapsed());
-        response
+        // Not counted as data-plane requests: federation's listings and pings are the gateway's
+        // own; the calls it relays are counted as tool calls of the adapter on `/mcp`.
+        self.forward_as(peer, &adapter, caller, request).await
     }
 }
 
