@@ -166,10 +166,16 @@ async fn a_stdio_pod_is_attached_detached_reattached_and_restarted() {
     assert_eq!(container.tty, Some(false));
     assert_eq!(container.command.as_deref(), Some(&spec.command[..]));
     assert!(container.ports.is_none() && container.readiness_probe.is_none());
-    assert!(
-        runtime.endpoints(&id).await.expect("endpoints").is_empty(),
-        "a stdio server has no URL to route to"
-    );
+    // Its endpoint names the pod to attach to; ready once the process runs.
+    let endpoints = runtime.endpoints(&id).await.expect("endpoints");
+    assert_eq!(endpoints.len(), 1, "{endpoints:?}");
+    assert_eq!(endpoints[0].base_url, "stdio://stdio-demo-0");
+    assert!(endpoints[0].ready);
+    let process = runtime
+        .running_process(&id, 0)
+        .await
+        .expect("the process")
+        .expect("one runs");
 
     // Attach and call: command and args (and the env) reached the process.
     let mut first = attach(&runtime, &id).await;
@@ -184,6 +190,11 @@ async fn a_stdio_pod_is_attached_detached_reattached_and_restarted() {
     drop(first);
     let mut second = attach(&runtime, &id).await;
     assert_eq!(second.call(9, "ping").await["calls"], 3);
+    assert_eq!(
+        runtime.running_process(&id, 0).await.expect("the process"),
+        Some(process.clone()),
+        "the same process after a detach"
+    );
     // And again, while the second is still attached: one process, one stdin, and (as in
     // Kubernetes) its stdout goes to every attachment, so a bridge attaches once per replica.
     let mut third = attach(&runtime, &id).await;
@@ -226,6 +237,11 @@ async fn a_stdio_pod_is_attached_detached_reattached_and_restarted() {
         .await;
     assert_eq!(second.next().await, None, "stdout ends with the process");
     running(&runtime, &id, "restarted 1 times").await;
+    let restarted = runtime.running_process(&id, 0).await.expect("the process");
+    assert!(
+        restarted.as_ref().is_some_and(|now| *now != process),
+        "a restarted process has a new identity: {process} then {restarted:?}"
+    );
     let mut after = attach(&runtime, &id).await;
     assert_eq!(after.call(13, "ping").await["calls"], 1);
     eventually("the restart in the logs", DEPLOY_TIMEOUT, || async {

@@ -198,8 +198,12 @@ impl KubernetesRuntime {
         }
     }
 
-    /// The URL of a pod's server, or `None` while it has no address.
+    /// The URL of a pod's server, or `None` while it has no address. A stdio server's is
+    /// `stdio://<pod name>`: the gateway attaches to it (see [`Runtime::attach`]).
     fn base_url(&self, id: &WorkloadId, pod: &Pod, fallback_port: Option<u16>) -> Option<String> {
+        if stdio::has_stdin(pod) {
+            return Some(format!("stdio://{}", pod.metadata.name.as_deref()?));
+        }
         let port = pods::container_port(pod).or(fallback_port)?;
         let host = match &self.reach {
             Reach::PodIp => pods::ip_host(pod)?,
@@ -503,6 +507,21 @@ impl Runtime for KubernetesRuntime {
                 spec_hashes: hashes.into_iter().collect(),
             })
             .collect())
+    }
+}
+
+impl KubernetesRuntime {
+    /// Names the process running now as replica `instance` of a stdio workload (see
+    /// `stdio::process_identity`); `None` while none runs. For the gateway's stdio bridge: what
+    /// a server said at `initialize` holds only for the process that said it.
+    pub async fn running_process(
+        &self,
+        id: &WorkloadId,
+        instance: u32,
+    ) -> Result<Option<String>, RuntimeError> {
+        let pod_name = naming::pod_name(id, instance);
+        let pod = self.get_owned::<Pod>(id, &pod_name, "pod").await?;
+        Ok(pod.as_ref().and_then(stdio::process_identity))
     }
 }
 

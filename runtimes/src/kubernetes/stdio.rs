@@ -48,6 +48,28 @@ pub fn has_stdin(pod: &Pod) -> bool {
         .is_some_and(|container| container.stdin == Some(true))
 }
 
+/// Names the process running in the pod's server container now: the pod's uid and the
+/// container's restart count (each restart is a new process; a recreated pod a new uid), or
+/// `None` while the container does not run (or the pod is going away).
+pub fn process_identity(pod: &Pod) -> Option<String> {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let status = pod
+        .status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == naming::CONTAINER)?;
+    status.state.as_ref()?.running.as_ref()?;
+    Some(format!(
+        "{}/{}",
+        pod.metadata.uid.as_deref()?,
+        status.restart_count
+    ))
+}
+
 /// The [`Attachment`] of an attached process: its stdin and stdout, each holding the process
 /// so that the WebSocket lives until both are dropped.
 pub fn attachment(mut process: AttachedProcess, context: &str) -> Result<Attachment, RuntimeError> {
@@ -165,6 +187,28 @@ mod tests {
         assert!(has_stdin(&pod(json!(true))));
         assert!(!has_stdin(&pod(json!(false))));
         assert!(!has_stdin(&pod(serde_json::Value::Null)));
+    }
+
+    #[test]
+    fn the_process_is_the_pods_uid_and_restart_count_while_it_runs() {
+        let pod = |uid: &str, restarts: i32, state: serde_json::Value| -> Pod {
+            serde_json::from_value(json!({"metadata": {"name": "demo-0", "uid": uid},
+                "spec": {"containers": [{"name": "server", "image": "x", "stdin": true}]},
+                "status": {"containerStatuses": [{"name": "server", "image": "x", "imageID": "",
+                    "ready": true, "restartCount": restarts, "state": state}]}}))
+            .expect("a pod")
+        };
+        let running = json!({"running": {}});
+        let first = process_identity(&pod("u1", 0, running.clone()));
+        assert_eq!(first.as_deref(), Some("u1/0"));
+        assert_ne!(process_identity(&pod("u1", 1, running.clone())), first);
+        assert_ne!(process_identity(&pod("u2", 0, running.clone())), first);
+        let waiting = json!({"waiting": {"reason": "CrashLoopBackOff"}});
+        assert_eq!(process_identity(&pod("u1", 1, waiting)), None);
+        let mut leaving = pod("u1", 0, running);
+        leaving.metadata.deletion_timestamp =
+            Some(serde_json::from_value(json!("2026-11-23T10:00:00Z")).expect("a time"));
+        assert_eq!(process_identity(&leaving), None);
     }
 
     #[test]
