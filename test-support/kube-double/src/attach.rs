@@ -326,3 +326,47 @@ async fn next_chunk(output: &mut Option<mpsc::Receiver<Bytes>>) -> Option<Bytes>
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn headers(protocols: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        headers.insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+        // RFC 6455's own example key and accept value.
+        headers.insert(
+            header::SEC_WEBSOCKET_KEY,
+            HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="),
+        );
+        headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_str(protocols).expect("a header value"),
+        );
+        headers
+    }
+
+    #[test]
+    fn the_handshake_prefers_v5_takes_v4_and_refuses_the_rest() {
+        let (accept, protocol) =
+            handshake(&headers("v5.channel.k8s.io, v4.channel.k8s.io")).expect("v5");
+        assert_eq!(accept, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(protocol, V5);
+        assert_eq!(handshake(&headers("v4.channel.k8s.io")).expect("v4").1, V4);
+        let refused = handshake(&headers("channel.k8s.io")).expect_err("v1 only");
+        assert!(refused.contains("v5.channel.k8s.io"), "{refused}");
+        let mut plain = headers(V5);
+        plain.remove(header::UPGRADE);
+        assert!(handshake(&plain).is_err());
+    }
+}
