@@ -124,9 +124,9 @@ pub fn workload_spec(resource: &Resource, image_registry: &str) -> Option<Worklo
         replicas: resource.spec.replica_count,
         port: resource.spec.container_port(),
         use_workload_identity: resource.spec.use_workload_identity,
-        command: Vec::new(),
-        args: Vec::new(),
-        stdio: false,
+        command: resource.spec.command.clone(),
+        args: resource.spec.args.clone(),
+        stdio: resource.spec.is_stdio(),
     })
 }
 
