@@ -15,8 +15,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::cluster::{Cluster, DEPLOY_TIMEOUT};
-use common::{eventually, rbac};
+use common::cluster::{Cluster, DEPLOY_TIMEOUT, healthy, send};
+use common::upstream::python_client;
+use common::{Gateway, client, eventually, mcp, rbac};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::LogParams;
@@ -172,7 +173,7 @@ async fn a_stdio_pod_is_attached_detached_reattached_and_restarted() {
     assert_eq!(endpoints[0].base_url, "stdio://stdio-demo-0");
     assert!(endpoints[0].ready);
     let process = runtime
-        .running_process(&id, 0)
+        .process_identity(&id, 0)
         .await
         .expect("the process")
         .expect("one runs");
@@ -191,7 +192,7 @@ async fn a_stdio_pod_is_attached_detached_reattached_and_restarted() {
     let mut second = attach(&runtime, &id).await;
     assert_eq!(second.call(9, "ping").await["calls"], 3);
     assert_eq!(
-        runtime.running_process(&id, 0).await.expect("the process"),
+        runtime.process_identity(&id, 0).await.expect("the process"),
         Some(process.clone()),
         "the same process after a detach"
     );
@@ -237,7 +238,7 @@ async fn a_stdio_pod_is_attached_detached_reattached_and_restarted() {
         .await;
     assert_eq!(second.next().await, None, "stdout ends with the process");
     running(&runtime, &id, "restarted 1 times").await;
-    let restarted = runtime.running_process(&id, 0).await.expect("the process");
+    let restarted = runtime.process_identity(&id, 0).await.expect("the process");
     assert!(
         restarted.as_ref().is_some_and(|now| *now != process),
         "a restarted process has a new identity: {process} then {restarted:?}"
@@ -295,4 +296,100 @@ async fn attaching_to_a_missing_or_port_serving_replica_is_refused_in_words() {
         other => panic!("attaching to a port-serving pod: {other:?}"),
     }
     runtime.remove(&on_a_port.id).await.expect("remove");
+}
+
+/// The gateway end to end on Kubernetes (the double): `mcp-example --stdio` created through the
+/// REST API as a `transport: "stdio"` adapter, deployed as a pod, attached by the gateway's
+/// stdio bridge and called through `/adapters/{name}/mcp` by rmcp and the Python SDKs (1.x, and
+/// 2.x in auto mode); its logs through the API are stderr only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_example_over_stdio_on_kubernetes_serves_rmcp_and_python() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::double(dir.path()).await;
+    let gw = Gateway::start(dir.path(), &cluster.gateway_config(dir.path()));
+    let body = json!({"name": "k8s-stdio", "imageName": "mcp-example", "imageVersion": "1.0.0",
+                      "transport": "stdio", "args": ["--stdio"]});
+    assert_eq!(
+        send(&gw, reqwest::Method::POST, "/adapters", Some(&body)).await,
+        reqwest::StatusCode::CREATED
+    );
+    healthy(&gw, "adapters", "k8s-stdio", 1).await;
+
+    // The pod the runtime made: stdin open, the image's entrypoint with `--stdio`.
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    let pod = pods.get("k8s-stdio-0").await.expect("GET the pod");
+    let container = &pod.spec.as_ref().expect("a spec").containers[0];
+    assert_eq!(container.stdin, Some(true));
+    assert_eq!(
+        container.args.as_deref(),
+        Some(&["--stdio".to_string()][..])
+    );
+    assert!(container.command.is_none());
+
+    let url = gw.url("/adapters/k8s-stdio/mcp");
+    // rmcp: the answer comes from the pod (the double sets HOSTNAME to the pod's name).
+    // (The bridge learns of the ready replica at the gateway's next endpoint refresh.)
+    let session = eventually("rmcp connects", DEPLOY_TIMEOUT, || async {
+        mcp::connect(&url).await.ok()
+    })
+    .await;
+    let tools = session.list_all_tools().await.expect("tools/list");
+    assert!(tools.iter().any(|t| t.name == "whoami"), "{tools:?}");
+    let identity = mcp::call(&session, "whoami", Value::Null)
+        .await
+        .expect("rmcp call")
+        .structured_content
+        .expect("structured");
+    assert_eq!(identity["hostname"], "k8s-stdio-0");
+    let echo = mcp::call(&session, "echo", json!({"message": "over pods/attach"}))
+        .await
+        .expect("echo");
+    assert!(mcp::text(&echo).contains("over pods/attach"));
+    let _ = session.cancel().await;
+
+    let call = [("echo", json!({"message": "from python"}))];
+    for major in [1, 2] {
+        if let Some(summary) = python_client(major, &url, "auto", &call).await {
+            assert!(
+                summary["tools"]
+                    .as_array()
+                    .is_some_and(|t| t.contains(&json!("whoami"))),
+                "{summary}"
+            );
+            let result = &summary["results"][0];
+            assert_eq!(result["isError"], false, "{summary}");
+            assert!(
+                result["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("from python")),
+                "python {major}.x: {summary}"
+            );
+        }
+    }
+
+    // The replica's logs: stderr (the server's own line), never the protocol.
+    let logs = eventually(
+        "the server's stderr in its logs",
+        DEPLOY_TIMEOUT,
+        || async {
+            let logs = client()
+                .get(gw.url("/adapters/k8s-stdio/logs?tail=200"))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()?;
+            logs.contains("serving MCP on stdio").then_some(logs)
+        },
+    )
+    .await;
+    assert!(
+        !logs.contains("jsonrpc"),
+        "protocol traffic in the logs: {logs}"
+    );
+
+    let double = cluster.double.as_ref().expect("double");
+    let used = rbac::assert_role_allows_the_runtime(double, &cluster.namespace);
+    assert!(rbac::stdio_only().is_subset(&used), "{used:?}");
 }

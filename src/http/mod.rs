@@ -44,6 +44,7 @@ use crate::services::metrics::Exposition;
 use crate::services::proxy::Proxy;
 use crate::services::router::ToolRouter;
 use crate::services::status::Status;
+use crate::services::stdio::StdioBridge;
 
 /// Largest control-plane request body.
 pub const MAX_API_BODY: usize = 1 << 20;
@@ -62,6 +63,8 @@ pub struct Shared {
     pub policy: Arc<AddressPolicy>,
     /// The data plane, `/adapters/{name}/mcp`.
     pub proxy: Proxy,
+    /// The data plane of stdio adapters.
+    pub stdio: StdioBridge,
     /// The tool router, `/mcp`.
     pub router: ToolRouter,
     pub status: Status,
@@ -77,6 +80,20 @@ impl std::ops::Deref for AppState {
 }
 
 impl Shared {
+    /// A data-plane request, to the stdio bridge or the proxy as the adapter's transport says.
+    pub async fn data_plane(
+        &self,
+        peer: std::net::SocketAddr,
+        name: &str,
+        request: Request,
+    ) -> axum::response::Response {
+        if self.stdio.serves(name) {
+            self.stdio.serve(peer, name, request).await
+        } else {
+            self.proxy.serve(peer, name, request).await
+        }
+    }
+
     pub fn validation_context(&self) -> Context {
         Context {
             deploys_images: self.runtime.deploys_images(),

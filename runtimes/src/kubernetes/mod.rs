@@ -454,6 +454,18 @@ impl Runtime for KubernetesRuntime {
         stdio::attachment(process, &context)
     }
 
+    /// The pod's uid and its server container's restart count (see
+    /// `stdio::process_identity`); `None` while no process runs.
+    async fn process_identity(
+        &self,
+        id: &WorkloadId,
+        instance: u32,
+    ) -> Result<Option<String>, RuntimeError> {
+        let pod_name = naming::pod_name(id, instance);
+        let pod = self.get_owned::<Pod>(id, &pod_name, "pod").await?;
+        Ok(pod.as_ref().and_then(stdio::process_identity))
+    }
+
     async fn endpoints(&self, id: &WorkloadId) -> Result<Vec<Endpoint>, RuntimeError> {
         self.cache.synced(FIRST_SYNC).await?;
         let name = naming::statefulset_name(id);
@@ -507,21 +519,6 @@ impl Runtime for KubernetesRuntime {
                 spec_hashes: hashes.into_iter().collect(),
             })
             .collect())
-    }
-}
-
-impl KubernetesRuntime {
-    /// Names the process running now as replica `instance` of a stdio workload (see
-    /// `stdio::process_identity`); `None` while none runs. For the gateway's stdio bridge: what
-    /// a server said at `initialize` holds only for the process that said it.
-    pub async fn running_process(
-        &self,
-        id: &WorkloadId,
-        instance: u32,
-    ) -> Result<Option<String>, RuntimeError> {
-        let pod_name = naming::pod_name(id, instance);
-        let pod = self.get_owned::<Pod>(id, &pod_name, "pod").await?;
-        Ok(pod.as_ref().and_then(stdio::process_identity))
     }
 }
 

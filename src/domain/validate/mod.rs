@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 mod body_schema;
+mod process;
 mod rules;
 pub mod schema;
 
@@ -71,6 +72,10 @@ const ADAPTER_FIELDS: &[&str] = &[
     "description",
     "useWorkloadIdentity",
     "requiredRoles",
+    "transport",
+    "command",
+    "args",
+    "stdio",
 ];
 
 const TOOL_DEFINITION_FIELDS: &[&str] = &["tool", "port", "path"];
@@ -106,6 +111,7 @@ pub fn parse_spec(
     } else {
         None
     };
+    let process = process::parse_process(kind, body, url.is_some(), &mut f);
 
     match &name {
         None if !given(body, "name") => errors.push(FieldError::new("name", "is required")),
@@ -258,21 +264,26 @@ pub fn parse_spec(
     }
     let name = name.unwrap_or_default();
     let image_based = image_name.is_some();
+    // A stdio server has no port or path: those are an HTTP server's.
+    let http_adapter = kind == ResourceKind::Adapter && image_based && process.transport.is_http();
     Ok(ResourceSpec {
         name,
         image_version: image_based
             .then(|| image_version.unwrap_or_else(|| DEFAULT_IMAGE_VERSION.to_string())),
         image_name,
         url,
-        port: (kind == ResourceKind::Adapter && image_based).then(|| port.unwrap_or(DEFAULT_PORT)),
-        path: (kind == ResourceKind::Adapter && image_based)
-            .then(|| path.unwrap_or_else(|| DEFAULT_ADAPTER_PATH.to_string())),
+        port: http_adapter.then(|| port.unwrap_or(DEFAULT_PORT)),
+        path: http_adapter.then(|| path.unwrap_or_else(|| DEFAULT_ADAPTER_PATH.to_string())),
         environment_variables: environment_variables.unwrap_or_default(),
         replica_count: replica_count.map_or(1, |r| r as u32),
         description: description.unwrap_or_default(),
         use_workload_identity: use_workload_identity.unwrap_or(false),
         required_roles: required_roles.unwrap_or_default(),
         tool_definition,
+        transport: process.transport,
+        command: process.command,
+        args: process.args,
+        stdio: process.stdio,
     })
 }
 
