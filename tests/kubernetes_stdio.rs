@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use common::cluster::{Cluster, DEPLOY_TIMEOUT, healthy, send};
 use common::upstream::python_client;
-use common::{Gateway, client, eventually, mcp, rbac};
+use common::{Gateway, client, eventually, mcp, raw, rbac};
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::LogParams;
@@ -392,4 +392,72 @@ async fn mcp_example_over_stdio_on_kubernetes_serves_rmcp_and_python() {
     let double = cluster.double.as_ref().expect("double");
     let used = rbac::assert_role_allows_the_runtime(double, &cluster.namespace);
     assert!(rbac::stdio_only().is_subset(&used), "{used:?}");
+}
+
+/// `mcp-example`'s stderr lines saying it was initialized, through the gateway's logs route.
+async fn initializes(gw: &Gateway, name: &str) -> usize {
+    let logs = client()
+        .get(gw.url(&format!("/adapters/{name}/logs?tail=1000")))
+        .send()
+        .await
+        .expect("logs")
+        .text()
+        .await
+        .expect("text");
+    logs.matches("initialize from").count()
+}
+
+/// The process identity on Kubernetes (pod uid and restart count) at work: a restarted gateway
+/// re-attaches to the same pod process and continues a 2025 session with no second
+/// `initialize`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_gateway_continues_a_stdio_session_on_the_same_pod() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::double(dir.path()).await;
+    let gw = Gateway::start(dir.path(), &cluster.gateway_config(dir.path()));
+    let body = json!({"name": "keep", "imageName": "mcp-example", "imageVersion": "1.0.0",
+                      "transport": "stdio", "args": ["--stdio"]});
+    assert_eq!(
+        send(&gw, reqwest::Method::POST, "/adapters", Some(&body)).await,
+        reqwest::StatusCode::CREATED
+    );
+    healthy(&gw, "adapters", "keep", 1).await;
+    let http = client();
+    let url = gw.url("/adapters/keep/mcp");
+    // (The bridge learns of the ready replica at the gateway's next endpoint refresh.)
+    eventually("an MCP session", DEPLOY_TIMEOUT, || async {
+        let session = mcp::connect(&url).await.ok()?;
+        let _ = session.cancel().await;
+        Some(())
+    })
+    .await;
+    let token = raw::open_session(&http, &url, &[]).await;
+    let first = raw::call_tool(&http, &url, &token, "whoami", json!({}), 2).await;
+    assert_eq!(
+        first.status,
+        reqwest::StatusCode::OK,
+        "{:?}",
+        first.messages
+    );
+    assert_eq!(initializes(&gw, "keep").await, 1);
+
+    drop(gw);
+    let gw = Gateway::start_with(&dir.path().join("config.toml"), &[]);
+    healthy(&gw, "adapters", "keep", 1).await;
+    let url = gw.url("/adapters/keep/mcp");
+    let again = eventually("the session continues", DEPLOY_TIMEOUT, || async {
+        let again = raw::call_tool(&http, &url, &token, "whoami", json!({}), 3).await;
+        (again.status == reqwest::StatusCode::OK).then_some(again)
+    })
+    .await;
+    assert_eq!(
+        again.response(3)["result"]["structuredContent"],
+        first.response(2)["result"]["structuredContent"],
+        "the same process answers"
+    );
+    assert_eq!(
+        initializes(&gw, "keep").await,
+        1,
+        "the process was not initialized again"
+    );
 }
