@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks (numbers go in README.md's Benchmarks section; never timed assertions in tests).
-# Usage: scripts/bench.sh [api|proxy|router|deploy|all]   (default: all)
+# Usage: scripts/bench.sh [api|proxy|router|deploy|stdio|all]   (default: all)
 # proxy compares against nginx when it is installed (apt-get install nginx-light).
 # deploy needs Docker and the sample images (scripts/build-images.sh).
 set -euo pipefail
@@ -15,7 +15,8 @@ case "$which" in
   api|all) run "control plane: 1,000 adapters, GET /adapters" target/release/examples/bench_api 1000 200 ;;&
   proxy|all) run "data plane: 1 KiB tools/call direct / gateway / nginx; idle sessions" target/release/examples/bench_proxy 5000 16 10 10000 ;;&
   router|all) run "tool router: tools/list over 1,000 tools; tools/call overhead" target/release/examples/bench_router ;;&
-  deploy|all) run "deploy to first tools/call (Docker)" target/release/examples/bench_deploy 5 ;;
-  api|proxy|router) ;;
-  *) echo "usage: scripts/bench.sh [api|proxy|router|deploy|all]" >&2; exit 2 ;;
+  deploy|all) run "deploy to first tools/call (Docker)" target/release/examples/bench_deploy 5 ;;&
+  stdio|all) run "stdio bridge: added latency, shared throughput, per-session cold start (Docker)" target/release/examples/bench_stdio 500 5 ;;
+  api|proxy|router|deploy) ;;
+  *) echo "usage: scripts/bench.sh [api|proxy|router|deploy|stdio|all]" >&2; exit 2 ;;
 esac

@@ -69,6 +69,9 @@ struct Slot {
     link: tokio::sync::Mutex<Option<Arc<Link>>>,
 }
 
+/// How often attaching (and initializing) is tried before a request fails.
+const ATTACH_ATTEMPTS: u64 = 4;
+
 /// A request in flight of a 2025 session, so the client's `notifications/cancelled` finds it.
 type InFlight = HashMap<(String, String), (Arc<Link>, u64)>;
 
@@ -502,11 +505,6 @@ impl StdioBridge {
             .process_identity(&id, instance)
             .await
             .map_err(|err| err.to_string())?;
-        let attachment = self
-            .runtime
-            .attach(&id, instance)
-            .await
-            .map_err(|err| err.to_string())?;
         let key = sessions::init_key(&id.name, instance);
         let known_init = match &identity {
             Some(identity) => {
@@ -522,16 +520,35 @@ impl StdioBridge {
             None => None,
         };
         let generation = sessions::generation(identity.as_deref());
-        let observed = self.observed.clone();
-        let (link, fresh) = Link::open(Opening {
-            attachment,
-            generation,
-            known_init,
-            client_init,
-            // A process that ended is restarted by the reconciler: ask it to look now.
-            on_close: Box::new(move || observed.wake()),
-        })
-        .await?;
+        // An attachment made just as the process starts sometimes ends at once (the engine
+        // closes it; the process runs on): attach again, a few times, before giving up.
+        let mut attempt = 0;
+        let (link, fresh) = loop {
+            attempt += 1;
+            let attachment = self
+                .runtime
+                .attach(&id, instance)
+                .await
+                .map_err(|err| err.to_string())?;
+            let observed = self.observed.clone();
+            let opened = Link::open(Opening {
+                attachment,
+                generation: generation.clone(),
+                known_init: known_init.clone(),
+                client_init: client_init.clone(),
+                // A process that ended is restarted by the reconciler: ask it to look now.
+                on_close: Box::new(move || observed.wake()),
+            })
+            .await;
+            match opened {
+                Ok(opened) => break opened,
+                Err(err) if attempt < ATTACH_ATTEMPTS => {
+                    tracing::info!(workload = %id, instance, %err, "attaching again");
+                    tokio::time::sleep(std::time::Duration::from_millis(250 * attempt)).await;
+                }
+                Err(err) => return Err(err),
+            }
+        };
         tracing::info!(
             workload = %id,
             instance,

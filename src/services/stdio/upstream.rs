@@ -430,3 +430,7 @@ async fn initialize<R: tokio::io::AsyncRead + Unpin>(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "upstream_tests.rs"]
+mod tests;
