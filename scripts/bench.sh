@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmarks (numbers go in README.md's Benchmarks section; never timed assertions in tests).
-# Usage: scripts/bench.sh [api|proxy|router|federation|deploy|all]   (default: all)
+# Usage: scripts/bench.sh [api|proxy|router|federation|deploy|stdio|all]   (default: all)
 # proxy compares against nginx when it is installed (apt-get install nginx-light).
 # deploy needs Docker and the sample images (scripts/build-images.sh).
 set -euo pipefail
@@ -16,7 +16,8 @@ case "$which" in
   proxy|all) run "data plane: 1 KiB tools/call direct / gateway / nginx; idle sessions" target/release/examples/bench_proxy 5000 16 10 10000 ;;&
   router|all) run "tool router: tools/list over 1,000 tools; tools/call overhead" target/release/examples/bench_router ;;&
   federation|all) run "federation: tools/list over 20 adapters x 50 tools; federated tools/call overhead" target/release/examples/bench_federation 20 50 500 ;;&
-  deploy|all) run "deploy to first tools/call (Docker)" target/release/examples/bench_deploy 5 ;;
-  api|proxy|router|federation) ;;
-  *) echo "usage: scripts/bench.sh [api|proxy|router|federation|deploy|all]" >&2; exit 2 ;;
+  deploy|all) run "deploy to first tools/call (Docker)" target/release/examples/bench_deploy 5 ;;&
+  stdio|all) run "stdio bridge: added latency, shared throughput, per-session cold start (Docker)" target/release/examples/bench_stdio 500 5 ;;
+  api|proxy|router|federation|deploy) ;;
+  *) echo "usage: scripts/bench.sh [api|proxy|router|federation|deploy|stdio|all]" >&2; exit 2 ;;
 esac

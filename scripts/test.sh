@@ -5,7 +5,8 @@
 #   and recreated when the installed version falls outside its pin.
 # - Schemathesis (.venv-schemathesis), for tests/schemathesis.rs; from PyPI, pinned to a range.
 # - the sample servers as local binaries (proxy tests run them as plain processes) and as Docker
-#   images (Docker tests deploy them).
+#   images (Docker tests deploy them); the stdio test images (mcp-server-time, mcp-server-git
+#   from PyPI wheels on a debootstrapped Debian base, scripts/build-stdio-images.sh).
 # - Debian's chromium, for the web console's browser tests (tests/console.rs), via apt-get.
 # Tests that need Docker or chromium skip with a reason when either is missing, and fail instead when
 # MCP_GATEWAY_REQUIRE_DOCKER=1 (CI sets it).
@@ -68,6 +69,9 @@ cargo build --locked -p mcp-example -p tool-example
 
 if docker info >/dev/null 2>&1; then
   scripts/build-images.sh --if-missing
+  # Real stdio MCP servers from PyPI on a debootstrapped Debian base (tests/stdio.rs); cached
+  # by a hash of the script, which holds the pins.
+  scripts/build-stdio-images.sh --if-missing
 elif [ "${MCP_GATEWAY_REQUIRE_DOCKER:-0}" = "1" ]; then
   echo "MCP_GATEWAY_REQUIRE_DOCKER=1 but no Docker engine answers (docker info failed)" >&2
   exit 1

@@ -291,6 +291,20 @@ pub trait Runtime: Send + Sync + 'static {
         )))
     }
 
+    /// Names the process now running as replica `instance` of a stdio workload; it changes
+    /// whenever that process is restarted (a new container, or the same one started again). The
+    /// gateway keeps what a stdio server told it at `initialize` under this name, so after its
+    /// own restart it re-attaches without a second `initialize` when (and only when) the
+    /// process is still the one it initialized. `None`: the runtime cannot tell (then the
+    /// gateway initializes again).
+    async fn process_identity(
+        &self,
+        _id: &WorkloadId,
+        _instance: u32,
+    ) -> Result<Option<String>, RuntimeError> {
+        Ok(None)
+    }
+
     /// Where each replica can be reached, with its readiness.
     async fn endpoints(&self, id: &WorkloadId) -> Result<Vec<Endpoint>, RuntimeError>;
 

@@ -26,6 +26,7 @@ use crate::services::metrics::Exposition;
 use crate::services::proxy::{self, Proxy};
 use crate::services::router::{self, ToolRouter};
 use crate::services::status::Status;
+use crate::services::stdio::{self, StdioBridge};
 use keys::session_keys;
 use runtime::build_runtime;
 
@@ -238,6 +239,15 @@ async fn wire(
             tls: remote.clone(),
         },
     ));
+    let stdio = Arc::new(StdioBridge::new(stdio::Handles {
+        door: door.clone(),
+        store: store.clone(),
+        observed: observed.clone(),
+        runtime: runtime.clone(),
+        keys: keys.clone(),
+        max_body: proxy_config.max_body_bytes,
+        image_registry: config.config.runtime.image_registry.clone(),
+    }));
     let router = ToolRouter::new(
         &config,
         router::Handles {
@@ -248,7 +258,10 @@ async fn wire(
             door,
             balancer,
             keys,
-            adapters: proxy.clone(),
+            adapters: Arc::new(crate::http::DataPlane {
+                proxy: proxy.clone(),
+                stdio: stdio.clone(),
+            }),
         },
     );
     let status = Status::new(
@@ -265,6 +278,7 @@ async fn wire(
         auth,
         policy,
         proxy,
+        stdio,
         router,
         status,
         metrics,

@@ -7,6 +7,7 @@
 //! - [`model`]: [`model::Resource`], [`model::ResourceSpec`], their defaults and views.
 //! - [`validate`]: every input rule (JSON bodies and config tables alike), and the tool-schema
 //!   compiler the router uses, so a schema the API accepts always compiles there.
+//! - [`stdio`]: an adapter's transport (HTTP or stdio) and how a stdio process is shared.
 //! - [`counters`]: the live counters `/metrics` exposes.
 //! - [`federation`]: the names adapters' tools get on `/mcp`.
 //! - [`clock`]: the timestamps the store and the session tokens use.
@@ -16,4 +17,5 @@ pub mod counters;
 pub mod federation;
 pub mod kind;
 pub mod model;
+pub mod stdio;
 pub mod validate;

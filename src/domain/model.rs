@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::counters::ResourceMetrics;
 pub use super::kind::ResourceKind;
+pub use super::stdio::{Sharing, StdioOptions, Transport};
 
 /// The server's port inside the container when the spec names none.
 pub const DEFAULT_PORT: u16 = 8000;
@@ -116,6 +117,18 @@ pub struct ResourceSpec {
     /// Tools only (required there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_definition: Option<ToolDefinition>,
+    /// Adapters: `http` (default) or `stdio` (the process speaks MCP on stdin/stdout).
+    #[serde(default, skip_serializing_if = "Transport::is_http")]
+    pub transport: Transport,
+    /// Replaces the image's entrypoint (Kubernetes `command`); image-based resources only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Replaces the image's command, its default arguments (Kubernetes `args`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Stdio adapters: who shares a process (filled in with the defaults for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdio: Option<StdioOptions>,
 }
 
 impl ResourceSpec {
@@ -159,6 +172,11 @@ impl ResourceSpec {
         }
     }
 
+    /// Whether the server speaks MCP on stdin/stdout (the stdio bridge serves it).
+    pub fn is_stdio(&self) -> bool {
+        self.transport == Transport::Stdio
+    }
+
     /// The HTTP path the gateway calls on each replica (MCP endpoint or tool path).
     pub fn endpoint_path(&self) -> &str {
         match &self.tool_definition {
@@ -188,6 +206,10 @@ impl ResourceSpec {
             federate: None,
             federated_tools: Vec::new(),
             tool_definition: None,
+            transport: Transport::Http,
+            command: Vec::new(),
+            args: Vec::new(),
+            stdio: None,
         }
     }
 }

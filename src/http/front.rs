@@ -80,7 +80,7 @@ impl Service<Request> for Front {
             let name = name.to_string();
             let state = self.state.clone();
             let peer = self.peer;
-            return Box::pin(async move { Ok(state.proxy.serve(peer, &name, request).await) });
+            return Box::pin(async move { Ok(state.data_plane(peer, &name, request).await) });
         }
         request.extensions_mut().insert(ConnectInfo(self.peer));
         Box::pin(self.router.call(request))

@@ -26,7 +26,7 @@ async fn data_plane(
     Path(name): Path<String>,
     request: Request,
 ) -> Response {
-    state.proxy.serve(peer, &name, request).await
+    state.data_plane(peer, &name, request).await
 }
 
 async fn tool_router(State(state): State<AppState>, request: Request) -> Response {

@@ -40,10 +40,12 @@ use crate::infra::address::AddressPolicy;
 use crate::infra::auth::{AuthError, Authenticator, Caller};
 use crate::infra::config::LoadedConfig;
 use crate::infra::store::Store;
+use crate::services::edge::AdapterPort;
 use crate::services::metrics::Exposition;
 use crate::services::proxy::Proxy;
 use crate::services::router::ToolRouter;
 use crate::services::status::Status;
+use crate::services::stdio::StdioBridge;
 
 /// Largest control-plane request body.
 pub const MAX_API_BODY: usize = 1 << 20;
@@ -62,6 +64,8 @@ pub struct Shared {
     pub policy: Arc<AddressPolicy>,
     /// The data plane, `/adapters/{name}/mcp`.
     pub proxy: Arc<Proxy>,
+    /// The data plane of stdio adapters.
+    pub stdio: Arc<StdioBridge>,
     /// The tool router, `/mcp`.
     pub router: ToolRouter,
     pub status: Status,
@@ -76,7 +80,44 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// The data plane as the gateway's own MCP clients reach it (federation): the stdio bridge or
+/// the proxy, as each adapter's transport says.
+pub struct DataPlane {
+    pub proxy: Arc<Proxy>,
+    pub stdio: Arc<StdioBridge>,
+}
+
+#[async_trait::async_trait]
+impl AdapterPort for DataPlane {
+    async fn exchange(
+        &self,
+        caller: &Caller,
+        peer: std::net::SocketAddr,
+        adapter: &str,
+        request: Request,
+    ) -> axum::response::Response {
+        match self.stdio.serves(adapter) {
+            true => self.stdio.exchange(caller, peer, adapter, request).await,
+            false => self.proxy.exchange(caller, peer, adapter, request).await,
+        }
+    }
+}
+
 impl Shared {
+    /// A data-plane request, to the stdio bridge or the proxy as the adapter's transport says.
+    pub async fn data_plane(
+        &self,
+        peer: std::net::SocketAddr,
+        name: &str,
+        request: Request,
+    ) -> axum::response::Response {
+        if self.stdio.serves(name) {
+            self.stdio.serve(peer, name, request).await
+        } else {
+            self.proxy.serve(peer, name, request).await
+        }
+    }
+
     pub fn validation_context(&self) -> Context {
         Context {
             deploys_images: self.runtime.deploys_images(),

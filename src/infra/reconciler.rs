@@ -45,6 +45,9 @@ pub struct Observed {
     states: RwLock<HashMap<WorkloadId, DeployState>>,
     endpoints: RwLock<[HashMap<String, Arc<Vec<Endpoint>>>; 2]>,
     wake: Notify,
+    /// Workloads made by a service, not the store (a stdio adapter's per-session replicas): the
+    /// reconciler leaves them alone instead of reaping them as orphans.
+    held: RwLock<std::collections::HashSet<WorkloadId>>,
     /// The reconciler's calls to the runtime, for `/metrics`.
     pub runtime: RuntimeMetrics,
 }
@@ -100,6 +103,28 @@ impl Observed {
         }
     }
 
+    /// Keeps the reconciler's hands off a workload a service runs itself (until released).
+    pub fn hold(&self, id: &WorkloadId) {
+        self.held
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone());
+    }
+
+    pub fn release(&self, id: &WorkloadId) {
+        self.held
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    fn is_held(&self, id: &WorkloadId) -> bool {
+        self.held
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(id)
+    }
+
     /// Asks for a reconcile pass now (the proxy calls this when a replica stops answering).
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -117,16 +142,26 @@ impl Observed {
 /// The desired workload for a stored resource, if the runtime deploys it.
 pub fn workload_spec(resource: &Resource, image_registry: &str) -> Option<WorkloadSpec> {
     let image = resource.spec.image_reference(image_registry)?;
+    // A per-session stdio adapter's replicas are made one per session by the stdio bridge.
+    let per_session = resource
+        .spec
+        .stdio
+        .as_ref()
+        .is_some_and(|stdio| stdio.sharing == crate::domain::model::Sharing::PerSession);
     Some(WorkloadSpec {
         id: resource.workload_id(),
         image,
         env: resource.spec.environment_variables.clone(),
-        replicas: resource.spec.replica_count,
+        replicas: if per_session {
+            0
+        } else {
+            resource.spec.replica_count
+        },
         port: resource.spec.container_port(),
         use_workload_identity: resource.spec.use_workload_identity,
-        command: Vec::new(),
-        args: Vec::new(),
-        stdio: false,
+        command: resource.spec.command.clone(),
+        args: resource.spec.args.clone(),
+        stdio: resource.spec.is_stdio(),
     })
 }
 
@@ -199,7 +234,7 @@ pub async fn run(
             match timed(&observed, RuntimeOp::ListManaged, runtime.list_managed()).await {
                 Ok(managed) => {
                     for workload in managed {
-                        if !desired.contains_key(&workload.id) {
+                        if !desired.contains_key(&workload.id) && !observed.is_held(&workload.id) {
                             match timed(&observed, RuntimeOp::Remove, runtime.remove(&workload.id))
                                 .await
                             {

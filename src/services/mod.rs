@@ -4,6 +4,8 @@
 //!
 //! - [`proxy`]: the data plane, `/adapters/{name}/mcp`.
 //! - [`router`]: the tool router, `/mcp`.
+//! - [`stdio`]: the stdio bridge, `/adapters/{name}/mcp` of adapters whose servers speak MCP
+//!   on stdin/stdout.
 //! - [`status`]: status and logs of resources, in words.
 //! - [`metrics`]: the `/metrics` exposition.
 //! - [`edge`]: what the MCP endpoints share (admission, CORS, JSON-RPC errors, header hygiene,
@@ -14,3 +16,4 @@ pub mod metrics;
 pub mod proxy;
 pub mod router;
 pub mod status;
+pub mod stdio;

@@ -5,7 +5,9 @@
 //! A request maps to permissions as Kubernetes' request-info resolver does: GET of an object is
 //! `get`, of a collection `list` (or `watch` with `watch=true`), PATCH `patch` (plus `create`
 //! when a server-side apply created the object: answered 201), DELETE `delete`; a subresource is
-//! `resource/sub` (`pods/log`). Discovery (`/version`, `/api`, `/apis`, group versions) is open
+//! `resource/sub` (`pods/log`). A WebSocket upgrade of `pods/attach`, `pods/exec` or
+//! `pods/portforward` (a GET) is `get` and, since Kubernetes 1.35
+//! (`AuthorizePodWebsocketUpgradeCreatePermission`), also `create`. Discovery (`/version`, `/api`, `/apis`, group versions) is open
 //! to every authenticated client by Kubernetes' default roles and needs no rule.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,6 +61,15 @@ pub fn role_grants() -> BTreeSet<Permission> {
     grants
 }
 
+/// What only stdio workloads need (attaching to a replica's stdin and stdout): granted by the
+/// Role, used by `tests/kubernetes_stdio.rs`, never by a workload serving on a port.
+pub fn stdio_only() -> BTreeSet<Permission> {
+    ["get", "create"]
+        .into_iter()
+        .map(|verb| permission("", "pods/attach", verb))
+        .collect()
+}
+
 /// What `request` needs from RBAC; `Err` for a request no Role in `namespace` can grant.
 pub fn needs(request: &RecordedRequest, namespace: &str) -> Result<Vec<Permission>, String> {
     let segments: Vec<&str> = request.path.trim_matches('/').split('/').collect();
@@ -85,7 +96,9 @@ pub fn needs(request: &RecordedRequest, namespace: &str) -> Result<Vec<Permissio
         .query
         .split('&')
         .any(|pair| pair == "watch=true" || pair == "watch=1");
+    let streaming = ["pods/attach", "pods/exec", "pods/portforward"].contains(&resource.as_str());
     let verbs: &[&str] = match (request.method.as_str(), item) {
+        ("GET", true) if streaming => &["get", "create"],
         ("GET", true) => &["get"],
         ("GET", false) if watch => &["watch"],
         ("GET", false) => &["list"],

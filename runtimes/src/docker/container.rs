@@ -28,20 +28,22 @@ pub fn container_body(
 ) -> ContainerCreateBody {
     let port = format!("{}/tcp", spec.port);
     let spec_hash = spec.spec_hash();
+    // A stdio server is reached through attach, not a port: nothing to expose or publish.
+    let reach = if spec.stdio { None } else { Some(reach) };
     let host_config = HostConfig {
         // The user-defined network (by id: Docker 20.10 allows two networks with one name).
         network_mode: Some(network_id.to_string()),
         // An ephemeral host port on loopback (the engine picks it at start), or nothing when the
         // gateway reaches containers by their address on the network.
         port_bindings: match reach {
-            Reach::Published => Some(HashMap::from([(
+            Some(Reach::Published) => Some(HashMap::from([(
                 port.clone(),
                 Some(vec![PortBinding {
                     host_ip: Some(PUBLISH_IP.to_string()),
                     host_port: Some(String::new()),
                 }]),
             )])),
-            Reach::Container => None,
+            Some(Reach::Container) | None => None,
         },
         // No privilege gain through setuid binaries, and no Linux capabilities at all: MCP and
         // tool servers are plain network servers. (An image that must bind a port below 1024
@@ -65,6 +67,10 @@ pub fn container_body(
         }),
         ..Default::default()
     };
+    let mut labels = naming::labels(gateway_id, &spec.id, replica, &spec_hash, spec.port);
+    if spec.stdio {
+        labels.insert(naming::LABEL_STDIO.to_string(), "true".to_string());
+    }
     ContainerCreateBody {
         image: Some(spec.image.clone()),
         // Exactly the spec's variables (plus the image's own ENV): a variable removed from the
@@ -75,10 +81,21 @@ pub fn container_body(
                 .map(|(key, value)| format!("{key}={value}"))
                 .collect(),
         ),
-        exposed_ports: Some(vec![port]),
-        labels: Some(naming::labels(
-            gateway_id, &spec.id, replica, &spec_hash, spec.port,
-        )),
+        exposed_ports: reach.map(|_| vec![port]),
+        labels: Some(labels),
+        // Kubernetes semantics: `command` replaces the entrypoint (and, alone, drops the
+        // image's command too, as the engine does), `args` replaces the command.
+        entrypoint: (!spec.command.is_empty()).then(|| spec.command.clone()),
+        cmd: (!spec.args.is_empty()).then(|| spec.args.clone()),
+        // A stdio server reads MCP on stdin: kept open for the life of the container (not
+        // closed after the first attach ends, so the gateway can detach and attach again), no
+        // TTY (it would mix stderr into stdout and rewrite line ends).
+        open_stdin: spec.stdio.then_some(true),
+        stdin_once: spec.stdio.then_some(false),
+        attach_stdin: spec.stdio.then_some(true),
+        attach_stdout: spec.stdio.then_some(true),
+        attach_stderr: spec.stdio.then_some(true),
+        tty: spec.stdio.then_some(false),
         host_config: Some(host_config),
         networking_config: Some(NetworkingConfig {
             endpoints_config: Some(HashMap::from([(
@@ -179,6 +196,29 @@ mod tests {
         assert_eq!(host.pids_limit, None);
         // Still hardened.
         assert_eq!(host.cap_drop, Some(vec!["ALL".to_string()]));
+    }
+
+    #[test]
+    fn stdio_replicas_keep_stdin_open_and_publish_nothing() {
+        let mut stdio = spec();
+        stdio.stdio = true;
+        stdio.command = vec!["/mcp-example".into()];
+        stdio.args = vec!["--stdio".into()];
+        let body = container_body(&stdio, 0, "gw", "n", Reach::Published, LIMITS);
+        assert_eq!(body.open_stdin, Some(true));
+        assert_eq!(body.stdin_once, Some(false));
+        assert_eq!(body.tty, Some(false));
+        assert_eq!(body.entrypoint, Some(vec!["/mcp-example".to_string()]));
+        assert_eq!(body.cmd, Some(vec!["--stdio".to_string()]));
+        assert_eq!(body.exposed_ports, None);
+        assert_eq!(body.host_config.expect("host").port_bindings, None);
+        assert_eq!(body.labels.expect("labels")[naming::LABEL_STDIO], "true");
+        // An HTTP replica keeps the image's entrypoint and its stdin closed.
+        let http = container_body(&spec(), 0, "gw", "n", Reach::Published, LIMITS);
+        assert_eq!(
+            (http.entrypoint, http.cmd, http.open_stdin),
+            (None, None, None)
+        );
     }
 
     #[test]

@@ -228,10 +228,16 @@ impl DockerRuntime {
         });
     }
 
-    /// The last `tail` lines of a container's stdout and stderr, demultiplexed, as text.
-    pub(super) async fn tail_logs(&self, id: &str, tail: u32) -> Result<String, RuntimeError> {
+    /// The last `tail` lines of a container's stdout (unless `stdout` is false: a stdio
+    /// server's stdout is protocol traffic, not a log) and stderr, demultiplexed, as text.
+    pub(super) async fn tail_logs(
+        &self,
+        id: &str,
+        tail: u32,
+        stdout: bool,
+    ) -> Result<String, RuntimeError> {
         let options = LogsOptionsBuilder::default()
-            .stdout(true)
+            .stdout(stdout)
             .stderr(true)
             .tail(&tail.to_string())
             .build();
@@ -246,9 +252,9 @@ impl DockerRuntime {
 
     /// The last `tail` lines of a container's output, then its output as it comes, read by a
     /// task of its own that ends with the container's output or when the receiver is dropped.
-    pub(super) fn follow_container_logs(&self, id: String, tail: u32) -> LogFollow {
+    pub(super) fn follow_container_logs(&self, id: String, tail: u32, stdout: bool) -> LogFollow {
         let options = LogsOptionsBuilder::default()
-            .stdout(true)
+            .stdout(stdout)
             .stderr(true)
             .follow(true)
             .tail(&tail.to_string())

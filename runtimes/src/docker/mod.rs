@@ -9,11 +9,12 @@
 //! Where things are: [`naming`] (names, labels, filters), `container` (the hardened create
 //! options, in one function), `observe` (reading containers, state words, the readiness
 //! probe), `plan` (what `apply` must do, pure), `lifecycle` (create, start, drain, remove),
-//! `readiness` (waiting for a new replica), `image` (local image or pull), `network` (the
+//! `readiness` (waiting for a new replica), `attach` (a stdio replica's stdin/stdout), `image` (local image or pull), `network` (the
 //! shared network). State kept in memory: the last applied spec per workload (to tell current
 //! replicas from old ones), readiness failures and containers being drained; the engine is the
 //! truth, so a restarted gateway rebuilds all of it from labels.
 
+mod attach;
 mod container;
 mod image;
 mod lifecycle;
@@ -34,8 +35,8 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 use futures_util::future::join_all;
 
 use crate::{
-    Endpoint, LogFollow, ManagedWorkload, ReplicaStatus, Runtime, RuntimeError, WorkloadId,
-    WorkloadSpec, WorkloadStatus,
+    Attachment, Endpoint, LogFollow, ManagedWorkload, ReplicaStatus, Runtime, RuntimeError,
+    WorkloadId, WorkloadSpec, WorkloadStatus,
 };
 use observe::ReplicaContainer;
 
@@ -339,7 +340,7 @@ impl Runtime for DockerRuntime {
         tail: u32,
     ) -> Result<String, RuntimeError> {
         let container = self.log_source(id, instance).await?;
-        self.tail_logs(&container, tail).await
+        self.tail_logs(&container.id, tail, !container.stdio).await
     }
 
     async fn follow_logs(
@@ -349,7 +350,19 @@ impl Runtime for DockerRuntime {
         tail: u32,
     ) -> Result<LogFollow, RuntimeError> {
         let container = self.log_source(id, instance).await?;
-        Ok(self.follow_container_logs(container, tail))
+        Ok(self.follow_container_logs(container.id, tail, !container.stdio))
+    }
+
+    async fn attach(&self, id: &WorkloadId, instance: u32) -> Result<Attachment, RuntimeError> {
+        self.attach_replica(id, instance).await
+    }
+
+    async fn process_identity(
+        &self,
+        id: &WorkloadId,
+        instance: u32,
+    ) -> Result<Option<String>, RuntimeError> {
+        self.started(id, instance).await.map(Some)
     }
 
     async fn endpoints(&self, id: &WorkloadId) -> Result<Vec<Endpoint>, RuntimeError> {
@@ -400,12 +413,16 @@ fn status_code(err: &EngineError) -> Option<u16> {
 impl DockerRuntime {
     /// The id of the container whose logs stand for replica `instance`: the current spec's
     /// running one if any, else the newest.
-    async fn log_source(&self, id: &WorkloadId, instance: u32) -> Result<String, RuntimeError> {
+    async fn log_source(
+        &self,
+        id: &WorkloadId,
+        instance: u32,
+    ) -> Result<ReplicaContainer, RuntimeError> {
         let containers = self.list_workload(id).await?;
         let (spec_hash, _, _) = self.current(id, &containers);
         let running = |c: &ReplicaContainer| c.is_running();
         plan::representative(&containers, instance, &spec_hash, &running)
-            .map(|container| container.id.clone())
+            .cloned()
             .ok_or_else(|| {
                 RuntimeError::NotFound(format!(
                     "{id} has no container for instance {instance} (it may not be deployed yet; \

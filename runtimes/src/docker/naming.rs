@@ -25,6 +25,8 @@ pub const LABEL_REPLICA: &str = "dev.mcp-gateway.replica";
 pub const LABEL_SPEC_HASH: &str = "dev.mcp-gateway.spec-hash";
 /// The server's port inside the container, so an address can be read from a summary alone.
 pub const LABEL_PORT: &str = "dev.mcp-gateway.port";
+/// Present (`true`) on replicas of stdio servers: reached by attach, ready when running.
+pub const LABEL_STDIO: &str = "dev.mcp-gateway.stdio";
 /// The value of [`LABEL_MANAGED_BY`].
 pub const MANAGED_BY: &str = "mcp-gateway";
 

@@ -42,6 +42,8 @@ pub struct ReplicaContainer {
     pub created: i64,
     /// Where the gateway reaches the server, once the container runs.
     pub address: Option<SocketAddr>,
+    /// A stdio server: reached by attach, so ready whenever it runs.
+    pub stdio: bool,
 }
 
 impl ReplicaContainer {
@@ -73,6 +75,10 @@ impl ReplicaContainer {
             status_text: summary.status.clone().unwrap_or_default(),
             created: summary.created.unwrap_or_default(),
             address: port.and_then(|port| address(summary, reach, network_id, port)),
+            stdio: summary
+                .labels
+                .as_ref()
+                .is_some_and(|labels| labels.contains_key(naming::LABEL_STDIO)),
         })
     }
 
@@ -92,12 +98,19 @@ impl ReplicaContainer {
     }
 
     /// The base URL the gateway uses, e.g. `http://127.0.0.1:49153`.
+    /// A stdio replica's is `stdio://<container name>` (the gateway attaches to it).
     pub fn base_url(&self) -> Option<String> {
+        if self.stdio {
+            return Some(format!("stdio://{}", self.name));
+        }
         self.address.map(|addr| format!("http://{addr}"))
     }
 
-    /// Whether the replica accepts connections now.
+    /// Whether the replica accepts connections now (a stdio replica: whether it runs).
     pub async fn probe(&self, reach: Reach) -> bool {
+        if self.stdio {
+            return self.is_running();
+        }
         match self.address {
             Some(addr) if self.is_running() => probe(addr, reach).await,
             _ => false,

@@ -145,6 +145,7 @@ mod tests {
             status_text: String::new(),
             created,
             address: None,
+            stdio: false,
         }
     }
 

@@ -122,6 +122,11 @@ impl DockerRuntime {
             let state = inspect.state.clone().unwrap_or_default();
             if state.status == Some(ContainerStateStatusEnum::RUNNING) {
                 state_words = "running".into();
+                if spec.stdio {
+                    // Reached by attach: running is all a stdio server can show.
+                    tracing::info!(workload = %spec.id, replica, "stdio replica running");
+                    return Ok(());
+                }
                 let address =
                     observe::inspected_address(&inspect, self.reach, &self.network_id(), spec.port);
                 if let Some(address) = address
@@ -168,7 +173,7 @@ impl DockerRuntime {
 
     /// `; its last output: ...` from the container's logs, or nothing.
     async fn last_words(&self, id: &str) -> String {
-        match self.tail_logs(id, ERROR_LOG_LINES).await {
+        match self.tail_logs(id, ERROR_LOG_LINES, true).await {
             Ok(text) if !text.trim().is_empty() => {
                 let text = text.trim();
                 let start = text

@@ -147,25 +147,25 @@ fn pod_spec(
                     })
                     .collect(),
             ),
-            ports: Some(vec![ContainerPort {
-                name: Some(naming::PORT_NAME.to_string()),
-                container_port: port,
-                protocol: Some("TCP".into()),
-                ..ContainerPort::default()
-            }]),
-            // The original had no probe, so first requests could reach a pod that was not
-            // listening yet. The gateway routes only to Ready pods.
-            readiness_probe: Some(Probe {
-                tcp_socket: Some(TCPSocketAction {
-                    port: IntOrString::Int(port),
-                    host: None,
-                }),
-                period_seconds: Some(2),
-                timeout_seconds: Some(1),
-                failure_threshold: Some(2),
-                success_threshold: Some(1),
-                ..Probe::default()
+            // `command`/`args` with Kubernetes' own meaning: they replace the image's entrypoint
+            // and its default arguments; left out (the image's own) when empty.
+            command: (!spec.command.is_empty()).then(|| spec.command.clone()),
+            args: (!spec.args.is_empty()).then(|| spec.args.clone()),
+            ports: (!spec.stdio).then(|| {
+                vec![ContainerPort {
+                    name: Some(naming::PORT_NAME.to_string()),
+                    container_port: port,
+                    protocol: Some("TCP".into()),
+                    ..ContainerPort::default()
+                }]
             }),
+            readiness_probe: readiness_probe(spec),
+            // A stdio server reads MCP on stdin: it stays open across attachments (`stdinOnce:
+            // false`: a detach does not close it) and is a pipe, not a terminal (a TTY would
+            // echo and rewrite the protocol's bytes, and merge stderr into stdout).
+            stdin: spec.stdio.then_some(true),
+            stdin_once: spec.stdio.then_some(false),
+            tty: spec.stdio.then_some(false),
             resources: resources(&settings.resources),
             security_context: Some(SecurityContext {
                 allow_privilege_escalation: Some(false),
@@ -182,6 +182,27 @@ fn pod_spec(
         }],
         ..PodSpec::default()
     }
+}
+
+/// The original had no probe, so first requests could reach a pod that was not listening yet;
+/// the gateway routes only to Ready pods, and a server is Ready once its port accepts TCP.
+///
+/// A stdio server has no port, and nothing outside the process can tell that it speaks MCP
+/// without speaking MCP to it on stdin (an exec probe would need a client inside every image).
+/// So it gets no readiness probe: Kubernetes calls it Ready once its container runs, and the
+/// gateway's stdio bridge finds out the rest when it attaches and initializes.
+fn readiness_probe(spec: &WorkloadSpec) -> Option<Probe> {
+    (!spec.stdio).then(|| Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::Int(i32::from(spec.port)),
+            host: None,
+        }),
+        period_seconds: Some(2),
+        timeout_seconds: Some(1),
+        failure_threshold: Some(2),
+        success_threshold: Some(1),
+        ..Probe::default()
+    })
 }
 
 fn runtime_default_seccomp() -> SeccompProfile {
@@ -384,6 +405,61 @@ mod tests {
             json["spec"]["template"]["spec"]["containers"][0]["env"],
             json!([{"name": "A", "value": "1"}])
         );
+    }
+
+    #[test]
+    fn command_and_args_replace_the_images_only_when_given() {
+        let (_, json) = round_trip(&stateful_set(&spec(false), "gw1", &settings()));
+        let container = &json["spec"]["template"]["spec"]["containers"][0];
+        // The image's own entrypoint and arguments: neither field is sent.
+        assert!(container.get("command").is_none());
+        assert!(container.get("args").is_none());
+
+        let mut with_args = spec(false);
+        with_args.args = vec!["--stdio".into(), "--name".into(), "a b".into()];
+        let (_, json) = round_trip(&stateful_set(&with_args, "gw1", &settings()));
+        let container = &json["spec"]["template"]["spec"]["containers"][0];
+        assert!(container.get("command").is_none());
+        assert_eq!(container["args"], json!(["--stdio", "--name", "a b"]));
+
+        let mut both = with_args.clone();
+        both.command = vec!["/usr/local/bin/mcp-example".into()];
+        let (_, json) = round_trip(&stateful_set(&both, "gw1", &settings()));
+        let container = &json["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["command"], json!(["/usr/local/bin/mcp-example"]));
+        assert_eq!(container["args"], json!(["--stdio", "--name", "a b"]));
+    }
+
+    #[test]
+    fn a_stdio_server_keeps_stdin_open_without_tty_port_or_probe() {
+        let mut stdio = spec(false);
+        stdio.stdio = true;
+        let (parsed, json) = round_trip(&stateful_set(&stdio, "gw1", &settings()));
+        assert_eq!(parsed, stateful_set(&stdio, "gw1", &settings()));
+        let container = &json["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(container["stdin"], true);
+        assert_eq!(container["stdinOnce"], false);
+        assert_eq!(container["tty"], false);
+        // Nothing listens: no port to declare, and no TCP probe that could never pass.
+        assert!(container.get("ports").is_none());
+        assert!(container.get("readinessProbe").is_none());
+        // Everything else is the same hardened pod.
+        assert_eq!(
+            container["securityContext"]["capabilities"],
+            json!({"drop": ["ALL"]})
+        );
+        assert_eq!(container["env"][0], json!({"name": "A", "value": "1"}));
+        assert_eq!(
+            json["spec"]["template"]["metadata"]["annotations"]["mcp-gateway.dev/spec-hash"],
+            stdio.spec_hash()
+        );
+
+        // A server on a port has none of the stdio fields.
+        let (_, json) = round_trip(&stateful_set(&spec(false), "gw1", &settings()));
+        let container = &json["spec"]["template"]["spec"]["containers"][0];
+        for field in ["stdin", "stdinOnce", "tty"] {
+            assert!(container.get(field).is_none(), "{field} is set");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod client;
 pub mod manifest;
 pub mod naming;
 mod pods;
+mod stdio;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -34,8 +35,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::mpsc;
 
 use crate::{
-    Endpoint, LOG_FOLLOW_BUFFER, LogFollow, ManagedWorkload, ReplicaStatus, Runtime, RuntimeError,
-    WorkloadId, WorkloadSpec, WorkloadStatus,
+    Attachment, Endpoint, LOG_FOLLOW_BUFFER, LogFollow, ManagedWorkload, ReplicaStatus, Runtime,
+    RuntimeError, WorkloadId, WorkloadSpec, WorkloadStatus,
 };
 pub use manifest::{PodSettings, Resources};
 
@@ -197,8 +198,12 @@ impl KubernetesRuntime {
         }
     }
 
-    /// The URL of a pod's server, or `None` while it has no address.
+    /// The URL of a pod's server, or `None` while it has no address. A stdio server's is
+    /// `stdio://<pod name>`: the gateway attaches to it (see [`Runtime::attach`]).
     fn base_url(&self, id: &WorkloadId, pod: &Pod, fallback_port: Option<u16>) -> Option<String> {
+        if stdio::has_stdin(pod) {
+            return Some(format!("stdio://{}", pod.metadata.name.as_deref()?));
+        }
         let port = pods::container_port(pod).or(fallback_port)?;
         let host = match &self.reach {
             Reach::PodIp => pods::ip_host(pod)?,
@@ -360,16 +365,18 @@ impl Runtime for KubernetesRuntime {
         instance: u32,
         tail: u32,
     ) -> Result<String, RuntimeError> {
-        let pod_name = match self.log_source(id, instance).await? {
-            LogSource::Pod(name) => name,
+        let (pod_name, stdio) = match self.log_source(id, instance).await? {
+            LogSource::Pod { name, stdio } => (name, stdio),
             LogSource::NotStarted(note) => return Ok(note),
         };
+        let context = format!("{id}: cannot read the logs of pod {pod_name}");
+        if stdio {
+            let request = stdio::stderr_log_request(&self.namespace, &pod_name, false)?;
+            let text = stderr_call(&context, self.client.request_text(request)).await?;
+            return Ok(stdio::last_lines(&text, tail));
+        }
         let pods: Api<Pod> = self.api();
-        client::call(
-            &format!("{id}: cannot read the logs of pod {pod_name}"),
-            pods.logs(&pod_name, &log_params(tail, false)),
-        )
-        .await
+        client::call(&context, pods.logs(&pod_name, &log_params(tail, false))).await
     }
 
     async fn follow_logs(
@@ -379,22 +386,32 @@ impl Runtime for KubernetesRuntime {
         tail: u32,
     ) -> Result<LogFollow, RuntimeError> {
         let (sender, receiver) = mpsc::channel(LOG_FOLLOW_BUFFER);
-        let pod_name = match self.log_source(id, instance).await? {
-            LogSource::Pod(name) => name,
+        let (pod_name, stdio) = match self.log_source(id, instance).await? {
+            LogSource::Pod { name, stdio } => (name, stdio),
             LogSource::NotStarted(note) => {
                 // The pod has no output yet: say so, and end (the reader asks again later).
                 let _ = sender.try_send(Ok(note.into_bytes()));
                 return Ok(receiver);
             }
         };
-        let pods: Api<Pod> = self.api();
         let context = format!("{id}: cannot follow the logs of pod {pod_name}");
-        let lines = client::call(
-            &context,
-            pods.log_stream(&pod_name, &log_params(tail, true)),
-        )
-        .await?
-        .lines();
+        let lines = if stdio {
+            // stderr only; the API takes no tail with it, so this follows all of it.
+            let request = stdio::stderr_log_request(&self.namespace, &pod_name, true)?;
+            stderr_call(&context, self.client.request_stream(request))
+                .await?
+                .lines()
+                .boxed()
+        } else {
+            let pods: Api<Pod> = self.api();
+            client::call(
+                &context,
+                pods.log_stream(&pod_name, &log_params(tail, true)),
+            )
+            .await?
+            .lines()
+            .boxed()
+        };
         tokio::spawn(async move {
             let reader_gone = sender.clone();
             let lines = lines.take_until(async move { reader_gone.closed().await });
@@ -410,6 +427,43 @@ impl Runtime for KubernetesRuntime {
             }
         });
         Ok(receiver)
+    }
+
+    async fn attach(&self, id: &WorkloadId, instance: u32) -> Result<Attachment, RuntimeError> {
+        let pod_name = naming::pod_name(id, instance);
+        let pod = self
+            .get_owned::<Pod>(id, &pod_name, "pod")
+            .await?
+            .ok_or_else(|| {
+                RuntimeError::NotFound(format!(
+                    "{id} has no pod {pod_name} in namespace \"{}\" (it may not be deployed \
+                     yet; see its status)",
+                    self.namespace
+                ))
+            })?;
+        if !stdio::has_stdin(&pod) {
+            return Err(RuntimeError::Failed(format!(
+                "{id}: pod {pod_name} was not created for a stdio server (its container has no \
+                 `stdin: true`); it serves MCP on a port"
+            )));
+        }
+        let context = format!("{id}: cannot attach to pod {pod_name}");
+        let pods: Api<Pod> = self.api();
+        let process =
+            client::call(&context, pods.attach(&pod_name, &stdio::attach_params())).await?;
+        stdio::attachment(process, &context)
+    }
+
+    /// The pod's uid and its server container's restart count (see
+    /// `stdio::process_identity`); `None` while no process runs.
+    async fn process_identity(
+        &self,
+        id: &WorkloadId,
+        instance: u32,
+    ) -> Result<Option<String>, RuntimeError> {
+        let pod_name = naming::pod_name(id, instance);
+        let pod = self.get_owned::<Pod>(id, &pod_name, "pod").await?;
+        Ok(pod.as_ref().and_then(stdio::process_identity))
     }
 
     async fn endpoints(&self, id: &WorkloadId) -> Result<Vec<Endpoint>, RuntimeError> {
@@ -470,8 +524,8 @@ impl Runtime for KubernetesRuntime {
 
 /// Where a replica's logs come from.
 enum LogSource {
-    /// The pod's server container.
-    Pod(String),
+    /// The pod's server container; `stdio`: its stdout is MCP traffic, so only stderr is read.
+    Pod { name: String, stdio: bool },
     /// The pod exists but its server has not started: a note saying so instead of logs.
     NotStarted(String),
 }
@@ -493,9 +547,30 @@ impl KubernetesRuntime {
             Some(state) => LogSource::NotStarted(format!(
                 "[pod {pod_name} has not started its server yet: {state}; no logs yet]\n"
             )),
-            None => LogSource::Pod(pod_name),
+            None => LogSource::Pod {
+                stdio: stdio::has_stdin(&pod),
+                name: pod_name,
+            },
         })
     }
+}
+
+/// Runs a stderr-only log call (see `stdio`); when the API server refuses the request itself
+/// (400, 422), the error says which feature the cluster may lack.
+async fn stderr_call<T>(
+    context: &str,
+    future: impl std::future::Future<Output = Result<T, kube::Error>>,
+) -> Result<T, RuntimeError> {
+    let hinted = async {
+        future.await.map_err(|err| match err {
+            kube::Error::Api(mut status) if matches!(status.code, 400 | 422) => {
+                status.message = format!("{}; {}", status.message, stdio::STREAM_HINT);
+                kube::Error::Api(status)
+            }
+            other => other,
+        })
+    };
+    client::call(context, hinted).await
 }
 
 fn log_params(tail: u32, follow: bool) -> LogParams {

@@ -6,6 +6,10 @@
 //! (see [`tools`]) exist to exercise a proxy: `slow` streams progress notifications, `whoami`
 //! tells replicas apart, `env` shows the environment a runtime gave the container.
 //!
+//! With `--stdio` (or `MCP_STDIO=1`) it speaks newline-delimited JSON-RPC on stdin/stdout
+//! instead, the way most MCP servers do, and logs to stderr; same tools, one client (the
+//! process's parent, or mcp-gateway attached to the container). It exits when stdin closes.
+//!
 //! Configuration is by environment only, because it runs as PID 1 in a `FROM scratch` image:
 //! `BIND` (default `0.0.0.0`), `PORT` (default 8000), `MCP_INSTANCE_ID` (see `whoami`),
 //! `MCP_SESSION_IDLE_SECS` (default 300: idle 2025-era sessions then answer 404) and
@@ -32,8 +36,13 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let addr = listen_addr()?;
     let identity = tools::Identity::detect();
+    let stdio = std::env::args().skip(1).any(|arg| arg == "--stdio")
+        || std::env::var("MCP_STDIO").is_ok_and(|v| v == "1");
+    if stdio {
+        return serve_stdio(identity).await;
+    }
+    let addr = listen_addr()?;
 
     // Cancelling this token ends every rmcp session and stream, which lets axum's graceful
     // shutdown finish instead of waiting on long-lived SSE connections.
@@ -86,6 +95,22 @@ async fn main() -> anyhow::Result<()> {
             shutdown.cancelled().await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         } => log::line("mcp-example: grace period over, closing remaining connections"),
+    }
+    Ok(())
+}
+
+/// Serves MCP on stdin/stdout until stdin closes (or SIGTERM).
+async fn serve_stdio(identity: Arc<tools::Identity>) -> anyhow::Result<()> {
+    use rmcp::ServiceExt as _;
+    log::to_stderr();
+    log::line("mcp-example serving MCP on stdio");
+    let service = ExampleServer::new(identity)
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("the stdio client did not initialize")?;
+    tokio::select! {
+        result = service.waiting() => { result.context("stdio service failed")?; }
+        () = wait_for_signal() => log::line("mcp-example shutting down"),
     }
     Ok(())
 }

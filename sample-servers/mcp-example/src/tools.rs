@@ -12,7 +12,11 @@ use std::{
 use rmcp::{
     ErrorData, Peer, RoleServer, ServerHandler,
     handler::server::{router::tool::ToolRouter, wrapper::Parameters},
-    model::{CallToolResult, ContentBlock, ProgressNotificationParam, RequestMetaObject},
+    model::{
+        CallToolResult, ContentBlock, InitializeRequestParams, InitializeResult,
+        ProgressNotificationParam, RequestMetaObject,
+    },
+    service::RequestContext,
     tool, tool_handler, tool_router,
 };
 use schemars::JsonSchema;
@@ -230,7 +234,18 @@ impl ExampleServer {
     name = "mcp-example",
     instructions = "Sample server for testing mcp-gateway: add, echo, slow (progress), whoami, env."
 )]
-impl ServerHandler for ExampleServer {}
+impl ServerHandler for ExampleServer {
+    /// rmcp's own handshake, logged: tests count how often a (shared) process was initialized.
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        log::line(&format!("initialize from {}", request.client_info.name));
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+}
 
 /// `5` rather than `5.0` for integral sums; other values as Rust prints them.
 fn format_number(value: f64) -> String {

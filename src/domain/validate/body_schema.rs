@@ -201,6 +201,7 @@ pub fn body_schema(kind: ResourceKind, purpose: Purpose, ctx: Context) -> Value 
         required.push("toolDefinition");
         properties.insert("toolDefinition".into(), tool_definition_schema());
     }
+    super::process::schema_properties(kind, &mut properties);
 
     let mut schema = json!({
         "type": "object",
@@ -212,6 +213,10 @@ pub fn body_schema(kind: ResourceKind, purpose: Purpose, ctx: Context) -> Value 
         "properties": properties,
         "additionalProperties": false,
     });
+    let rules = super::process::schema_rules(kind);
+    if !rules.is_empty() {
+        schema["allOf"] = Value::Array(rules);
+    }
     if ctx.deploys_images {
         schema["oneOf"] = json!([image_variant(kind), url_variant(kind)]);
     } else {
@@ -308,6 +313,7 @@ fn url_variant(kind: ResourceKind) -> Value {
         "replicaCount": {"minimum": 1, "maximum": 1},
         "useWorkloadIdentity": {"enum": [false, null]},
     });
+    super::process::url_variant_properties(&mut properties);
     if kind == ResourceKind::Tool {
         properties["toolDefinition"] = json!({"properties": {
             "port": {"type": "null"},

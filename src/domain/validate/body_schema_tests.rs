@@ -35,6 +35,16 @@ fn seeds(kind: ResourceKind) -> Vec<Value> {
         ResourceKind::Adapter => {
             bodies[0]["port"] = json!(8080);
             bodies[0]["path"] = json!("/mcp");
+            bodies.push(
+                json!({"name": "demo", "imageName": "mcp/time", "transport": "stdio",
+                "command": ["/opt/server/bin/mcp-server-time"], "args": ["--local-timezone", "UTC"],
+                "stdio": {"sharing": "per-session", "maxSessions": 4, "idleTimeoutSeconds": 60,
+                          "warm": 1}}),
+            );
+            bodies.push(
+                json!({"name": "demo", "imageName": "mcp/time", "transport": "stdio",
+                "stdio": {"sharing": "shared"}}),
+            );
         }
         ResourceKind::Tool => {
             for body in &mut bodies {
@@ -127,6 +137,20 @@ fn pool() -> Vec<Value> {
         json!({"type": "object", "multipleOf": 5e-324}),
         json!({"type": "object", "minimum": 1e308}),
         json!({"type": "object", "examples": {}}),
+        // The process fields.
+        json!("stdio"),
+        json!("http"),
+        json!("shared"),
+        json!("per-session"),
+        json!([""]),
+        json!(["a\u{0}"]),
+        json!(["a".repeat(4097)]),
+        json!(vec!["x"; 65]),
+        json!({"sharing": "per-session"}),
+        json!({"sharing": "shared", "warm": 1}),
+        json!({"maxSessions": 300}),
+        json!({"idleTimeoutSeconds": 4}),
+        json!({"sharing": "per-session", "warm": 17.0, "extra": 1}),
     ]
 }
 
@@ -143,6 +167,13 @@ const PLACES: &[&[&str]] = &[
     &["description"],
     &["useWorkloadIdentity"],
     &["requiredRoles"],
+    &["transport"],
+    &["command"],
+    &["args"],
+    &["stdio"],
+    &["stdio", "sharing"],
+    &["stdio", "maxSessions"],
+    &["stdio", "warm"],
     &["id"],
     &["extra"],
     &["toolDefinition"],

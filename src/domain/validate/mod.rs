@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 mod body_schema;
 mod federation;
+mod process;
 mod rules;
 pub mod schema;
 
@@ -73,6 +74,10 @@ const ADAPTER_FIELDS: &[&str] = &[
     "description",
     "useWorkloadIdentity",
     "requiredRoles",
+    "transport",
+    "command",
+    "args",
+    "stdio",
 ];
 
 const TOOL_DEFINITION_FIELDS: &[&str] = &["tool", "port", "path"];
@@ -109,6 +114,7 @@ pub fn parse_spec(
     } else {
         None
     };
+    let process = process::parse_process(kind, body, url.is_some(), &mut f);
 
     match &name {
         None if !given(body, "name") => errors.push(FieldError::new("name", "is required")),
@@ -261,15 +267,16 @@ pub fn parse_spec(
     }
     let name = name.unwrap_or_default();
     let image_based = image_name.is_some();
+    // A stdio server has no port or path: those are an HTTP server's.
+    let http_adapter = kind == ResourceKind::Adapter && image_based && process.transport.is_http();
     Ok(ResourceSpec {
         name,
         image_version: image_based
             .then(|| image_version.unwrap_or_else(|| DEFAULT_IMAGE_VERSION.to_string())),
         image_name,
         url,
-        port: (kind == ResourceKind::Adapter && image_based).then(|| port.unwrap_or(DEFAULT_PORT)),
-        path: (kind == ResourceKind::Adapter && image_based)
-            .then(|| path.unwrap_or_else(|| DEFAULT_ADAPTER_PATH.to_string())),
+        port: http_adapter.then(|| port.unwrap_or(DEFAULT_PORT)),
+        path: http_adapter.then(|| path.unwrap_or_else(|| DEFAULT_ADAPTER_PATH.to_string())),
         environment_variables: environment_variables.unwrap_or_default(),
         replica_count: replica_count.map_or(1, |r| r as u32),
         description: description.unwrap_or_default(),
@@ -278,6 +285,10 @@ pub fn parse_spec(
         federate,
         federated_tools,
         tool_definition,
+        transport: process.transport,
+        command: process.command,
+        args: process.args,
+        stdio: process.stdio,
     })
 }
 

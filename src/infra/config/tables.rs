@@ -6,14 +6,14 @@ use serde_json::{Map, Value};
 use crate::domain::model::ResourceKind;
 
 /// Converts a `[[adapters]]`/`[[tools]]` table to the API's JSON shape, accepting snake_case keys
-/// at the levels the API defines (not inside `environmentVariables` or the MCP tool object).
+/// at the levels the API defines (`toolDefinition` and `stdio` too; not inside
+/// `environmentVariables` or the MCP tool object).
 pub(super) fn resource_json(kind: ResourceKind, table: &toml::Table) -> Map<String, Value> {
     let mut out = Map::new();
     for (key, value) in table {
         let key = snake_to_camel(key);
         let mut value = toml_to_json(value);
-        if kind == ResourceKind::Tool
-            && key == "toolDefinition"
+        if (kind == ResourceKind::Tool && key == "toolDefinition" || key == "stdio")
             && let Value::Object(def) = value
         {
             value = Value::Object(

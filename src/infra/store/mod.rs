@@ -357,6 +357,22 @@ impl Store {
             .optional()?)
     }
 
+    /// Stores `value` under `key`, replacing what was there (`None`: removes the key). For
+    /// state the gateway keeps across its restarts, such as what a stdio server answered at
+    /// `initialize`.
+    pub fn put_setting(&self, key: &str, value: Option<&[u8]>) -> Result<(), StoreError> {
+        let conn = self.conn();
+        match value {
+            Some(value) => conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?,
+            None => conn.execute("DELETE FROM settings WHERE key = ?1", params![key])?,
+        };
+        Ok(())
+    }
+
     /// Stores `value` under `key` unless a value exists; returns the value now stored. Safe
     /// against two processes racing to initialise the same key.
     pub fn setting_or_insert(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {

@@ -5,8 +5,10 @@
 //! pods, services and statefulsets in a namespace: GET, LIST and WATCH (label selectors,
 //! `metadata.name`/`metadata.namespace` field selectors, `resourceVersion`, `timeoutSeconds`,
 //! `allowWatchBookmarks`, `sendInitialEvents`), server-side apply PATCH, DELETE (uid
-//! preconditions); `pods/{name}/log` with `tailLines`. Anything else is answered with a `Status`
-//! saying the double does not serve it, never with a guess.
+//! preconditions); `pods/{name}/log` with `tailLines` and `stream` (`Stdout`, `Stderr`, `All`:
+//! the `PodLogsQuerySplitStreams` feature gate, on); `pods/{name}/attach` over a WebSocket (see
+//! `attach`). Anything else is answered with a `Status` saying the double does not serve it,
+//! never with a guess.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -23,7 +25,8 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::logs::LogBook;
+use crate::attach::{self, Terminals};
+use crate::logs::{LogBook, Stream};
 use crate::selector::Selector;
 use crate::store::{ApiError, Kind, Store};
 
@@ -49,6 +52,7 @@ pub struct RecordedRequest {
 pub struct ApiState {
     pub store: Arc<Store>,
     pub logs: LogBook,
+    pub terminals: Terminals,
     pub requests: Arc<Mutex<Vec<RecordedRequest>>>,
 }
 
@@ -93,6 +97,10 @@ pub fn router(state: ApiState) -> Router {
             get(core_get).patch(core_patch).delete(core_delete),
         )
         .route("/api/v1/namespaces/{ns}/pods/{name}/log", get(pod_log))
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
+            get(attach::pod_attach),
+        )
         .route(
             "/apis/{group}/{version}/namespaces/{ns}/{plural}",
             get(group_collection),
@@ -536,10 +544,32 @@ async fn pod_log(
         .into_response();
     }
     let tail = q.get("tailLines").and_then(|t| t.parse().ok());
+    let only = match q.get("stream").map(String::as_str) {
+        None | Some("All") => None,
+        Some("Stdout") => Some(Stream::Stdout),
+        Some("Stderr") => Some(Stream::Stderr),
+        Some(other) => {
+            return ApiError::new(
+                422,
+                "Invalid",
+                format!("stream: Unsupported value: {other:?}: supported values: \"All\", \"Stderr\", \"Stdout\""),
+            )
+            .into_response();
+        }
+    };
+    // As the API server: one stream and a tail are not served together (yet).
+    if only.is_some() && tail.is_some() {
+        return ApiError::new(
+            422,
+            "Invalid",
+            "tailLines and a specific stream cannot be combined",
+        )
+        .into_response();
+    }
     let uid = pod["metadata"]["uid"].as_str().unwrap_or_default();
     (
         [(header::CONTENT_TYPE, "text/plain")],
-        state.logs.tail(uid, tail),
+        state.logs.tail(uid, tail, only),
     )
         .into_response()
 }

@@ -7,13 +7,18 @@
 //! Pods whose StatefulSet is gone are deleted. Each pod gets its own loopback address
 //! (127.0.0.2, 127.0.0.3, ...) as pod IP and runs the binary its image maps to, with the
 //! container's env plus `PORT` (the container port), `BIND` (the pod IP) and `HOSTNAME` (the pod
-//! name). Ready means the readiness probe's TCP port accepts a connection (or, without a probe,
+//! name). `command` and `args` mean what they mean in Kubernetes: `command` replaces the image's
+//! binary (its first word is looked up in the test process's `PATH`: the double's "image
+//! filesystem" is the host's; the image must still be in the map, or the pod cannot pull it),
+//! `args` are its arguments (the double's images have no default arguments). A container with
+//! `stdin: true` gets a stdin pipe that stays open for its whole life; its stdin and stdout are
+//! served by `pods/attach` (see `attach`), its stdout and stderr logged as a runtime does. Ready means the readiness probe's TCP port accepts a connection (or, without a probe,
 //! that the process runs). A deleted pod's process is killed (SIGKILL, no grace period) and the
 //! object removed; an exited process is restarted with back-off (CrashLoopBackOff).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,6 +27,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
+use crate::attach::Terminals;
 use crate::logs::LogBook;
 use crate::selector::Selector;
 use crate::store::{Kind, Store, now};
@@ -67,6 +73,7 @@ pub struct Kubelet {
     images: HashMap<String, PathBuf>,
     controls: Arc<Controls>,
     logs: LogBook,
+    terminals: Terminals,
     pods: HashMap<String, PodRuntime>,
     children: Processes,
 }
@@ -77,6 +84,7 @@ impl Kubelet {
         images: HashMap<String, PathBuf>,
         controls: Arc<Controls>,
         logs: LogBook,
+        terminals: Terminals,
         children: Processes,
     ) -> Kubelet {
         Kubelet {
@@ -84,6 +92,7 @@ impl Kubelet {
             images,
             controls,
             logs,
+            terminals,
             pods: HashMap::new(),
             children,
         }
@@ -225,7 +234,14 @@ impl Kubelet {
             .iter()
             .filter_map(|p| p["metadata"]["uid"].as_str().map(String::from))
             .collect();
-        self.pods.retain(|uid, _| live.contains(uid));
+        let terminals = &self.terminals;
+        self.pods.retain(|uid, _| {
+            let keep = live.contains(uid);
+            if !keep {
+                terminals.stop(uid);
+            }
+            keep
+        });
         for pod in &pods {
             let namespace = pod["metadata"]["namespace"]
                 .as_str()
@@ -261,6 +277,7 @@ impl Kubelet {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
                     .remove(&uid);
+                self.terminals.stop(&uid);
                 self.store.finalize(Kind::Pod, &namespace, &name, &uid);
                 self.logs.forget(&uid);
                 continue;
@@ -271,6 +288,7 @@ impl Kubelet {
             {
                 runtime.child = None;
                 runtime.ready = false;
+                self.terminals.stop(&uid);
                 runtime.last_exit = Some(exit.code().unwrap_or(137));
                 runtime.restarts += 1;
                 let backoff = Duration::from_secs(1 << runtime.restarts.clamp(0, 3));
@@ -308,7 +326,11 @@ impl Kubelet {
                                     .unwrap_or_else(|p| p.into_inner())
                                     .insert(uid.clone(), pid);
                             }
-                            self.logs.capture(&uid, &mut child);
+                            if container["stdin"] == true {
+                                self.terminals.start(&uid, &mut child, &self.logs);
+                            } else {
+                                self.logs.capture(&uid, &mut child);
+                            }
                             runtime.child = Some(child);
                             runtime.started_at = Some(now());
                             runtime.restart_at = None;
@@ -316,7 +338,10 @@ impl Kubelet {
                         Err(err) => {
                             waiting = Some((
                                 "RunContainerError".into(),
-                                format!("cannot start {}: {err}", binary.display()),
+                                format!(
+                                    "cannot start {}: {err}",
+                                    program(&binary, container).0.display()
+                                ),
                             ));
                         }
                     }
@@ -415,13 +440,15 @@ fn allocate_ip(port: Option<u16>) -> Ipv4Addr {
 }
 
 fn spawn(
-    binary: &PathBuf,
+    binary: &Path,
     container: &Value,
     ip: Ipv4Addr,
     port: Option<u16>,
     pod: &str,
 ) -> std::io::Result<Child> {
-    let mut command = Command::new(binary);
+    let (program, args) = program(binary, container);
+    let mut command = Command::new(program);
+    command.args(args);
     // A container sees exactly its spec's environment, not the test's.
     command.env_clear();
     for var in container["env"].as_array().into_iter().flatten() {
@@ -435,7 +462,11 @@ fn spawn(
     command
         .env("BIND", ip.to_string())
         .env("HOSTNAME", pod)
-        .stdin(Stdio::null())
+        .stdin(if container["stdin"] == true {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -449,6 +480,42 @@ fn spawn(
         });
     }
     command.spawn()
+}
+
+/// What a container runs: `command` (its first word looked up in `PATH`) or else the image's
+/// binary, with `command`'s other words and then `args` as arguments.
+fn program(binary: &Path, container: &Value) -> (PathBuf, Vec<String>) {
+    let words = |field: &str| -> Vec<String> {
+        container[field]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|word| word.as_str().map(String::from))
+            .collect()
+    };
+    let mut command = words("command");
+    let args = words("args");
+    if command.is_empty() {
+        return (binary.to_path_buf(), args);
+    }
+    let first = command.remove(0);
+    command.extend(args);
+    (resolve(&first), command)
+}
+
+/// `name` as the container's `PATH` lookup would find it; unchanged when it holds a `/` or is
+/// nowhere (then starting it fails with the OS's words).
+fn resolve(name: &str) -> PathBuf {
+    if name.contains('/') {
+        return PathBuf::from(name);
+    }
+    std::env::var_os("PATH")
+        .and_then(|path| {
+            std::env::split_paths(&path)
+                .map(|dir| dir.join(name))
+                .find(|candidate| candidate.is_file())
+        })
+        .unwrap_or_else(|| PathBuf::from(name))
 }
 
 /// The TCP port of the readiness probe, if the container has one.
@@ -522,6 +589,31 @@ fn pod_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn command_replaces_the_image_binary_and_args_follow() {
+        let binary = Path::new("/opt/images/mcp-example");
+        let plain = json!({"name": "server"});
+        assert_eq!(program(binary, &plain), (binary.to_path_buf(), vec![]));
+        let args = json!({"name": "server", "args": ["--stdio"]});
+        assert_eq!(
+            program(binary, &args),
+            (binary.to_path_buf(), vec!["--stdio".to_string()])
+        );
+        let both = json!({"name": "server", "command": ["/bin/sh", "-c"], "args": ["echo hi"]});
+        assert_eq!(
+            program(binary, &both),
+            (
+                PathBuf::from("/bin/sh"),
+                vec!["-c".to_string(), "echo hi".to_string()]
+            )
+        );
+        let looked_up = program(binary, &json!({"command": ["sh"]})).0;
+        assert!(
+            looked_up.is_absolute() && looked_up.ends_with("sh"),
+            "{looked_up:?}"
+        );
+    }
 
     #[test]
     fn templates_become_pods_with_controller_labels() {

@@ -13,7 +13,9 @@
 //! label selectors and resumable watches (410 Gone when too old), uid preconditions on DELETE,
 //! graceful pod deletion (marked, then removed once the process is gone), background cascading
 //! deletion of pods, `Parallel`/`OrderedReady` pod creation, rolling replacement from the
-//! highest ordinal, readiness from the TCP readiness probe, restarts with back-off, pod logs.
+//! highest ordinal, readiness from the TCP readiness probe, restarts with back-off, pod logs
+//! (with the `stream` option), a container's `command`/`args`, and `stdin: true` containers
+//! attached through `pods/attach` over a WebSocket with the real channel protocol.
 //!
 //! What it does NOT prove: admission (validation webhooks, PodSecurity, quotas, LimitRanges),
 //! defaulting (no default fields are filled in), the real API's full validation (the body is
@@ -21,10 +23,12 @@
 //! merging, RBAC and authentication (every request is allowed), scheduling, images (nothing is
 //! pulled: unknown images fail with ErrImagePull), container isolation (securityContext,
 //! resources, service accounts are not enforced), cluster DNS and Service networking (pod DNS
-//! names do not resolve; use pod IPs), or graceful termination (processes are SIGKILLed).
+//! names do not resolve; use pod IPs), graceful termination (processes are SIGKILLed), or
+//! `exec`, `portforward`, TTYs and attaching to stderr.
 //! The opt-in real-cluster test (`MCP_GATEWAY_K8S_E2E=1`) covers what this cannot.
 
 mod api;
+mod attach;
 mod kubelet;
 mod logs;
 mod selector;
@@ -72,9 +76,11 @@ impl KubeDouble {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let processes = Processes::default();
         let logs = logs::LogBook::default();
+        let terminals = attach::Terminals::default();
         let app = api::router(api::ApiState {
             store: store.clone(),
             logs: logs.clone(),
+            terminals: terminals.clone(),
             requests: requests.clone(),
         });
         let server = tokio::spawn(async move {
@@ -85,6 +91,7 @@ impl KubeDouble {
             options.images,
             controls.clone(),
             logs,
+            terminals,
             processes.clone(),
         );
         let kubelet = tokio::spawn(kubelet.run());
