@@ -2,7 +2,8 @@
 //! (`mcp-example --stdio` in a container, attached by the gateway) against a direct stdio client
 //! of the same server binary (a child process on this machine, one JSON line each way); the
 //! throughput of one shared replica with 1, 8 and 32 concurrent clients; a per-session adapter's
-//! cold start (its `initialize` → answer, which starts a container).
+//! cold start (its `initialize` + first call, which starts a container) and its start with a
+//! warm instance (`stdio.warm = 1`).
 //!
 //! Run: `scripts/bench.sh stdio` (needs Docker and `scripts/build-images.sh`'s mcp-example).
 //! Arguments: `[CALLS] [SECONDS]` (defaults 500 5).
@@ -232,9 +233,38 @@ async fn main() {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("per-session with a warm instance: not measured (no warm pool yet)");
+    // With a warm instance: `stdio.warm = 1` keeps one started ahead; each run waits for the
+    // pool to be topped up again (the reaper tops it up every second) before measuring.
+    create(
+        json!({"name": "bench-warm", "imageName": "mcp-example", "imageVersion": "1.0.0",
+                  "transport": "stdio", "args": ["--stdio"],
+                  "stdio": {"sharing": "per-session", "maxSessions": 4, "warm": 1}}),
+    )
+    .await;
+    let url = format!("{}/adapters/bench-warm/mcp", gateway.base);
+    let mut warm = Vec::new();
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        let started = Instant::now();
+        let token = session(&http, &url).await;
+        let (_, body) = post(&http, &url, Some(&token), &add(1)).await;
+        warm.push(started.elapsed());
+        assert!(body.contains('2'), "{body}");
+        let _ = http
+            .delete(&url)
+            .header("mcp-session-id", &token)
+            .send()
+            .await;
+    }
+    println!(
+        "per-session start with a warm instance (initialize + first call): {}",
+        warm.iter()
+            .map(|d| format!("{:.0} ms", d.as_secs_f64() * 1e3))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     // Leave nothing behind: the gateway's containers go with their adapters.
-    for name in ["bench-shared", "bench-session"] {
+    for name in ["bench-shared", "bench-session", "bench-warm"] {
         let _ = http
             .delete(format!("{}/adapters/{name}", gateway.base))
             .send()

@@ -433,7 +433,7 @@ async fn per_session_git_servers_start_end_idle_out_and_are_bounded() {
         &gw,
         json!({"name": "git", "imageName": "mcp-server-git", "imageVersion": "test",
                "transport": "stdio",
-               "stdio": {"sharing": "per-session", "maxSessions": 2, "idleTimeoutSeconds": 5}}),
+               "stdio": {"sharing": "per-session", "maxSessions": 2, "idleTimeoutSeconds": 30}}),
     )
     .await;
     let url = gw.url("/adapters/git/mcp");
@@ -503,10 +503,11 @@ async fn per_session_git_servers_start_end_idle_out_and_are_bounded() {
     .await;
     assert_eq!(after.status, StatusCode::NOT_FOUND);
 
-    // The second idles out (5 s without a request): its container goes too, and so its session.
+    // The second idles out (30 s without a request; long enough that a slow start of the
+    // other on a busy machine is not idleness): its container goes, and so its session.
     eventually(
         "the idle session's container removed",
-        Duration::from_secs(60),
+        Duration::from_secs(120),
         || async { session_containers().await.is_empty().then_some(()) },
     )
     .await;
@@ -520,4 +521,42 @@ async fn per_session_git_servers_start_end_idle_out_and_are_bounded() {
     )
     .await;
     assert_eq!(idle.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_warm_per_session_replica_serves_the_next_session() {
+    let Some(docker) = stdio_engine("a_warm_per_session_replica_serves_the_next_session").await
+    else {
+        return;
+    };
+    let gw = DockerGateway::start(&docker);
+    let mut body = example_stdio("warm");
+    body["stdio"] = json!({"sharing": "per-session", "maxSessions": 1, "warm": 1});
+    create(&gw, body).await;
+    let session_containers = || async {
+        gw.containers(None)
+            .await
+            .into_iter()
+            .filter(|c| {
+                common::docker::label(c, common::docker::LABEL_NAME)
+                    .is_some_and(|name| name.starts_with("warm-s"))
+            })
+            .filter_map(|c| c.id)
+            .collect::<BTreeSet<String>>()
+    };
+    // Started ahead of any session.
+    let warm = eventually("a warm replica", Duration::from_secs(60), || async {
+        let containers = session_containers().await;
+        (containers.len() == 1).then_some(containers)
+    })
+    .await;
+    let url = gw.url("/adapters/warm/mcp");
+    let http = client();
+    let token = raw::open_session(&http, &url, &[]).await;
+    let call = raw::call_tool(&http, &url, &token, "add", json!({"a": 2, "b": 2}), 2).await;
+    assert_eq!(raw::result_text(call.response(2)), "4");
+    // The session took the warm replica: no other was started (the maximum is one).
+    assert_eq!(session_containers().await, warm);
+    let refused = rpc(&http, &url, None, &[], raw::initialize_body()).await;
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -9,7 +9,7 @@ use bollard::query_parameters::AttachContainerOptionsBuilder;
 use futures_util::StreamExt as _;
 use tokio::io::AsyncWriteExt as _;
 
-use super::observe::ReplicaContainer;
+use super::observe::{self, ReplicaContainer};
 use super::{DockerRuntime, engine_error, plan};
 use crate::{Attachment, RuntimeError, WorkloadId};
 
@@ -26,15 +26,19 @@ impl DockerRuntime {
         let containers = self.list_workload(id).await?;
         let (spec_hash, _, _) = self.current(id, &containers);
         let running = |c: &ReplicaContainer| c.is_running();
-        plan::representative(&containers, instance, &spec_hash, &running)
-            .filter(|c| c.is_running())
-            .cloned()
-            .ok_or_else(|| {
-                RuntimeError::NotFound(format!(
-                    "replica {instance} of {id} is not running (it may be starting or \
-                     restarting; see its status)"
-                ))
-            })
+        let found = plan::representative(&containers, instance, &spec_hash, &running);
+        match found {
+            Some(container) if container.is_running() => Ok(container.clone()),
+            Some(container) => Err(RuntimeError::NotFound(format!(
+                "replica {instance} of {id} is not running ({}: {}); see its status and logs",
+                container.name,
+                observe::state_words(container, false)
+            ))),
+            None => Err(RuntimeError::NotFound(format!(
+                "replica {instance} of {id} has no container (it may not be created yet; see \
+                 its status)"
+            ))),
+        }
     }
 
     /// Attaches to the replica's stdin and stdout (stdout demultiplexed from the engine's

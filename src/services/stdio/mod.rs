@@ -89,6 +89,8 @@ pub struct StdioBridge {
     image_registry: String,
     /// Per-session replicas running now.
     live: per_session::Live,
+    /// Per-session replicas started ahead of their session (`stdio.warm`).
+    warm: per_session::Warm,
 }
 
 /// How a request reached a link.
@@ -103,13 +105,17 @@ impl StdioBridge {
     /// runtime).
     pub fn new(handles: Handles) -> Self {
         let live = per_session::Live::default();
-        per_session::spawn_reaper(
-            live.clone(),
-            handles.store.clone(),
-            handles.runtime.clone(),
-            handles.observed.clone(),
-        );
+        let warm = per_session::Warm::default();
+        per_session::spawn_reaper(per_session::Reaper {
+            live: live.clone(),
+            warm: warm.clone(),
+            store: handles.store.clone(),
+            runtime: handles.runtime.clone(),
+            observed: handles.observed.clone(),
+            image_registry: handles.image_registry.clone(),
+        });
         Self {
+            warm,
             image_registry: handles.image_registry,
             live,
             door: handles.door,
@@ -511,11 +517,13 @@ impl StdioBridge {
             return Ok(link.clone());
         }
         let id = id.clone();
-        let identity = self
-            .runtime
-            .process_identity(&id, instance)
-            .await
-            .map_err(|err| err.to_string())?;
+        let mut identity = self.runtime.process_identity(&id, instance).await;
+        if identity.is_err() {
+            // Just started, the engine may not list it as running yet: once more, a bit later.
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            identity = self.runtime.process_identity(&id, instance).await;
+        }
+        let identity = identity.map_err(|err| err.to_string())?;
         let key = sessions::init_key(&id.name, instance);
         let known_init = match &identity {
             Some(identity) => {
@@ -536,11 +544,16 @@ impl StdioBridge {
         let mut attempt = 0;
         let (link, fresh) = loop {
             attempt += 1;
-            let attachment = self
-                .runtime
-                .attach(&id, instance)
-                .await
-                .map_err(|err| err.to_string())?;
+            let attachment = match self.runtime.attach(&id, instance).await {
+                Ok(attachment) => attachment,
+                // Just started, the engine may not list it as running yet.
+                Err(err) if attempt < ATTACH_ATTEMPTS => {
+                    tracing::info!(workload = %id, instance, %err, "attaching again");
+                    tokio::time::sleep(std::time::Duration::from_millis(250 * attempt)).await;
+                    continue;
+                }
+                Err(err) => return Err(err.to_string()),
+            };
             let observed = self.observed.clone();
             let opened = Link::open(Opening {
                 attachment,
