@@ -9,8 +9,10 @@
 # wrk -t1 -c1 for latency (p50, p99) and -t2 -c32 for throughput; medians over the rounds, and
 # "added" = proxy minus direct in the same round. CPU per request from /proc.
 # With CALLGRIND=1 it also counts instructions per request (valgrind --tool=callgrind) for the
-# gateway and for an nginx proxy, each serving N requests of the stateless kind
-# (CALLGRIND_REQUESTS, default 2000); CALLGRIND_KEEP=DIR keeps the profiles for callgrind_annotate.
+# gateway and for an nginx proxy (one process), each serving N requests
+# (CALLGRIND_REQUESTS, default 2000), for each kind; CALLGRIND_KEEP=DIR keeps the profiles for
+# callgrind_annotate; SKIP_WRK=1 counts instructions only. GATEWAY_BIN_B=/path adds a second
+# gateway build (`gateway-b`, `gwb`) to the same rounds and counts: an A/B of two builds in one run.
 # Needs: apt-get install wrk nginx-light curl valgrind; a release build (scripts/bench.sh builds
 # one, or cargo build --release --bins). GATEWAY_BIN=/path picks another gateway build.
 # Usage: scripts/bench-trivial.sh [ROUNDS] [SECONDS]   (default 3 rounds of 4 s)
@@ -94,6 +96,16 @@ TOML
 RUST_LOG=warn "$gateway_bin" serve --config "$work/config.toml" >"$work/gateway.log" 2>&1 &
 pids+=($!); gw_pid=$!
 wait_port "$up"; wait_port "$ng"; wait_port "$gw"
+targets="direct nginx gateway"
+if [ -n "${GATEWAY_BIN_B:-}" ]; then
+  # A second gateway build, its own port and store, in the same rounds: an A/B in one run.
+  gwb=$(port)
+  sed "s/127.0.0.1:$gw/127.0.0.1:$gwb/" "$work/config.toml" | sed "s|$work/gateway.db|$work/gateway-b.db|" > "$work/config-b.toml"
+  RUST_LOG=warn "$GATEWAY_BIN_B" serve --config "$work/config-b.toml" >"$work/gateway-b.log" 2>&1 &
+  pids+=($!); gwb_pid=$!
+  wait_port "$gwb"
+  targets="direct nginx gateway gateway-b"
+fi
 sleep 0.5
 up_pids=$(pgrep -P "$(cat "$work/upstream.pid")" | tr '\n' ' ')
 ng_pids=$(pgrep -P "$(cat "$work/proxy.pid")" | tr '\n' ' ')
@@ -109,7 +121,8 @@ declare -A sid
 sid[direct]=$(session "http://127.0.0.1:$up/mcp")
 sid[nginx]=$(session "http://127.0.0.1:$ng/mcp")
 sid[gateway]=$(session "http://127.0.0.1:$gw/adapters/fixed/mcp")
-for t in direct nginx gateway; do [ -n "${sid[$t]}" ] || { echo "no session id from $t" >&2; exit 1; }; done
+[ -z "${GATEWAY_BIN_B:-}" ] || sid[gateway-b]=$(session "http://127.0.0.1:$gwb/adapters/fixed/mcp")
+for t in $targets; do [ -n "${sid[$t]}" ] || { echo "no session id from $t" >&2; exit 1; }; done
 
 url() { # TARGET KIND
   case "$1:$2" in
@@ -119,9 +132,11 @@ url() { # TARGET KIND
     nginx:*) echo "http://127.0.0.1:$ng/mcp" ;;
     gateway:sse) echo "http://127.0.0.1:$gw/adapters/fixed-sse/mcp" ;;
     gateway:*) echo "http://127.0.0.1:$gw/adapters/fixed/mcp" ;;
+    gateway-b:sse) echo "http://127.0.0.1:$gwb/adapters/fixed-sse/mcp" ;;
+    gateway-b:*) echo "http://127.0.0.1:$gwb/adapters/fixed/mcp" ;;
   esac
 }
-pids_of() { case "$1" in direct) echo "$up_pids" ;; nginx) echo "$ng_pids" ;; gateway) echo "$gw_pid" ;; esac; }
+pids_of() { case "$1" in direct) echo "$up_pids" ;; nginx) echo "$ng_pids" ;; gateway) echo "$gw_pid" ;; gateway-b) echo "$gwb_pid" ;; esac; }
 
 cat > "$work/call.lua" <<'LUA'
 -- A 1 KiB tools/call; KIND=session adds the session id, else the 2026-07-28 stateless headers.
@@ -154,9 +169,10 @@ hz=$(getconf CLK_TCK)
 to_us() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) { sub(/us/,"",v); print v } else if (v ~ /ms$/) { sub(/ms/,"",v); print v*1000 } else if (v ~ /s$/) { sub(/s/,"",v); print v*1e6 } else print v }'; }
 
 results="$work/results.tsv"
+if [ "${SKIP_WRK:-0}" != 1 ]; then
 for r in $(seq "$rounds"); do
   for kind in stateless sse session; do
-    for target in direct nginx gateway; do
+    for target in $targets; do
       u=$(url "$target" "$kind")
       lat=$(KIND=$kind SID=${sid[$target]} wrk -t1 -c1 -d2s -s "$work/call.lua" --latency "$u" 2>&1)
       p50=$(to_us "$(echo "$lat" | awk '$1=="50%" {print $2}')")
@@ -176,7 +192,7 @@ for r in $(seq "$rounds"); do
   done
 done
 
-python3 - "$results" "$rounds" "$seconds" <<'PY'
+python3 - "$results" "$rounds" "$seconds" "$targets" <<'PY'
 import sys, statistics as st
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 print(f"1 KiB tools/call against a fixed-answer nginx upstream; {sys.argv[2]} interleaved rounds;"
@@ -190,7 +206,7 @@ for kind in ("stateless", "sse", "session"):
     direct = {r: (p50, p99) for r, p50, p99, _, _ in by["direct"]}
     med = lambda xs: st.median(xs)
     nginx_rps = med([x[3] for x in by["nginx"]])
-    for t in ("direct", "nginx", "gateway"):
+    for t in sys.argv[4].split():
         xs = by[t]
         add50 = med([p50 - direct[r][0] for r, p50, _, _, _ in xs])
         add99 = med([p99 - direct[r][1] for r, _, p99, _, _ in xs])
@@ -199,20 +215,27 @@ for kind in ("stateless", "sse", "session"):
               f"{add99:>8.0f}{rps:>9.0f}{rps / nginx_rps:>8.2f}{med([x[4] for x in xs]):>11.1f}")
 PY
 
+fi
+
 if [ "${CALLGRIND:-0}" = 1 ]; then
   command -v valgrind >/dev/null || { echo "CALLGRIND=1 needs valgrind (apt-get install valgrind)" >&2; exit 2; }
   n=${CALLGRIND_REQUESTS:-2000}
-  count() { # NAME URL: instructions of the process under valgrind for n requests, minus idle
+  count() { # URL KIND: n requests of KIND (a session is initialised first, uncounted: the idle run does one too)
     python3 - "$1" "$2" "$n" <<'PY'
-import sys, urllib.request
-name, url, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+import sys, http.client
+url, kind, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 body = ('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"' + "x" * 1024 + '"}}}').encode()
-headers = {"accept": "application/json, text/event-stream", "content-type": "application/json",
-           "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "echo"}
-import http.client
+headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 host, port = url.split("//")[1].split("/")[0].split(":")
 path = "/" + url.split("//")[1].split("/", 1)[1]
 c = http.client.HTTPConnection(host, int(port))
+if kind == "session":
+    init = b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}'
+    c.request("POST", path, init, headers)
+    r = c.getresponse(); r.read()
+    headers.update({"mcp-session-id": r.getheader("mcp-session-id"), "mcp-protocol-version": "2025-11-25"})
+else:
+    headers.update({"mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "echo"})
 for _ in range(n):
     c.request("POST", path, body, headers)
     r = c.getresponse(); r.read()
@@ -222,32 +245,48 @@ PY
   instructions() { # callgrind.out file: total Ir
     awk '/^summary:/ {print $2}' "$1"
   }
-  # The gateway under callgrind: one run with n requests, one with none (startup and idle).
-  cg_gw=$(port)
-  sed "s/127.0.0.1:$gw/127.0.0.1:$cg_gw/" "$work/config.toml" | sed "s|$work/gateway.db|$work/cg.db|" > "$work/cg.toml"
-  for reqs in 0 "$n"; do
-    valgrind --tool=callgrind --callgrind-out-file="$work/gw.$reqs.out" "$gateway_bin" serve --config "$work/cg.toml" >/dev/null 2>&1 &
+  # Each proxy under callgrind: one run per kind with n requests, and one with a single
+  # initialize (startup, idle and the session's opening), subtracted.
+  cg_url() { # PROXY PORT KIND
+    case "$1:$3" in
+      ng:sse) echo "http://127.0.0.1:$2/sse" ;;
+      ng:*) echo "http://127.0.0.1:$2/mcp" ;;
+      *:sse) echo "http://127.0.0.1:$2/adapters/fixed-sse/mcp" ;;
+      *) echo "http://127.0.0.1:$2/adapters/fixed/mcp" ;;
+    esac
+  }
+  cg_run() { # PROXY BIN OUT KIND REQUESTS
+    local port vg
+    port=$(port)
+    if [ "$1" = ng ]; then
+      nginx_proxy_conf "$work/cg-proxy.conf" "$port" "$work/cg-proxy.pid" "master_process off; daemon off;"
+      valgrind --tool=callgrind --callgrind-out-file="$3" /usr/sbin/nginx -c "$work/cg-proxy.conf" >/dev/null 2>&1 &
+    else
+      sed "s/127.0.0.1:$gw/127.0.0.1:$port/" "$work/config.toml" | sed "s|$work/gateway.db|$work/cg.db|" > "$work/cg.toml"
+      valgrind --tool=callgrind --callgrind-out-file="$3" "$2" serve --config "$work/cg.toml" >/dev/null 2>&1 &
+    fi
     vg=$!
-    wait_port "$cg_gw" || true
-    for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$cg_gw/healthz" && break; sleep 0.2; done
-    [ "$reqs" = 0 ] || count gateway "http://127.0.0.1:$cg_gw/adapters/fixed/mcp"
-    kill -INT "$vg"; wait "$vg" 2>/dev/null || true
+    wait_port "$port" || true
+    for _ in $(seq 100); do curl -s -o /dev/null -X POST "$(cg_url "$1" "$port" stateless)" && break; sleep 0.2; done
+    n=$5 count "$(cg_url "$1" "$port" "$4")" "$4"
+    if [ "$1" = ng ]; then kill -QUIT "$vg"; else kill -INT "$vg"; fi
+    wait "$vg" 2>/dev/null || true
+  }
+  proxies="gw ng"
+  [ -z "${GATEWAY_BIN_B:-}" ] || proxies="gw gwb ng"
+  for p in $proxies; do
+    bin=$gateway_bin; [ "$p" = gwb ] && bin=$GATEWAY_BIN_B
+    cg_run "$p" "$bin" "$work/$p.idle.out" session 0
+    line="instructions per request (callgrind, $n requests, idle run subtracted): $p"
+    for kind in stateless sse session; do
+      cg_run "$p" "$bin" "$work/$p.$kind.out" "$kind" "$n"
+      line="$line $kind $(( ( $(instructions "$work/$p.$kind.out") - $(instructions "$work/$p.idle.out") ) / n ))"
+    done
+    echo "$line"
   done
-  gw_ir=$(( ( $(instructions "$work/gw.$n.out") - $(instructions "$work/gw.0.out") ) / n ))
-  # nginx as the proxy, one process (master_process off) under callgrind.
-  cg_ng=$(port)
-  for reqs in 0 "$n"; do
-    nginx_proxy_conf "$work/cg-proxy.conf" "$cg_ng" "$work/cg-proxy.$reqs.pid" "master_process off; daemon off;"
-    valgrind --tool=callgrind --callgrind-out-file="$work/ng.$reqs.out" /usr/sbin/nginx -c "$work/cg-proxy.conf" >/dev/null 2>&1 &
-    vg=$!
-    wait_port "$cg_ng"
-    [ "$reqs" = 0 ] || count nginx "http://127.0.0.1:$cg_ng/mcp"
-    kill -QUIT "$vg"; wait "$vg" 2>/dev/null || true
-  done
-  ng_ir=$(( ( $(instructions "$work/ng.$n.out") - $(instructions "$work/ng.0.out") ) / n ))
-  echo "instructions per stateless request (callgrind, $n requests, idle run subtracted): gateway $gw_ir, nginx $ng_ir"
+  echo "(gw: $gateway_bin${GATEWAY_BIN_B:+, gwb: $GATEWAY_BIN_B}, ng: nginx)"
   if [ -n "${CALLGRIND_KEEP:-}" ]; then
-    mkdir -p "$CALLGRIND_KEEP" && cp "$work"/gw.*.out "$work"/ng.*.out "$CALLGRIND_KEEP"/
+    mkdir -p "$CALLGRIND_KEEP" && cp "$work"/*.out "$CALLGRIND_KEEP"/
     echo "callgrind files in $CALLGRIND_KEEP (callgrind_annotate FILE)"
   fi
 fi

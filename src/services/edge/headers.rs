@@ -51,27 +51,31 @@ fn is_response_drop_name(name: &str) -> bool {
     matches!(name, "set-cookie" | "set-cookie2" | "mcp-session-id") || is_hop_by_hop_name(name)
 }
 
-/// Whether a `Connection` header lists `name`. Read as bytes: a list with a name that is not
+/// The tokens of the `Connection` header(s). Read as bytes: a list with a name that is not
 /// visible ASCII still names the others.
-fn named_in_connection(headers: &HeaderMap, name: &HeaderName) -> bool {
-    headers
-        .get_all(header::CONNECTION)
+fn connection_tokens<'a>(
+    listed: &'a http::header::GetAll<'a, HeaderValue>,
+) -> impl Iterator<Item = &'a [u8]> + 'a {
+    listed
         .iter()
         .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .any(|token| {
-            token
-                .trim_ascii()
-                .eq_ignore_ascii_case(name.as_str().as_bytes())
-        })
+        .map(<[u8]>::trim_ascii)
 }
 
 /// Removes every header `drop` names, and those the `Connection` header names. One pass over
-/// the names present; no allocation unless something goes.
+/// the names present; no allocation unless something goes. The `Connection` list is read once,
+/// and not at all per header when it names only `keep-alive` (dropped anyway): the usual case.
 fn remove_where(headers: &mut HeaderMap, drop: fn(&str) -> bool) {
-    let connection = headers.contains_key(header::CONNECTION);
+    let listed = headers.get_all(header::CONNECTION);
+    let names_others = connection_tokens(&listed).any(|t| !t.eq_ignore_ascii_case(b"keep-alive"));
     let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| drop(name.as_str()) || (connection && named_in_connection(headers, name)))
+        .filter(|name| {
+            drop(name.as_str())
+                || (names_others
+                    && connection_tokens(&listed)
+                        .any(|t| t.eq_ignore_ascii_case(name.as_str().as_bytes())))
+        })
         .cloned()
         .collect();
     for name in doomed {
@@ -194,9 +198,8 @@ fn push_decimal(out: &mut String, mut n: u32) {
             break;
         }
     }
-    for &d in &digits[at..] {
-        out.push(char::from(d));
-    }
+    // ASCII digits: always valid UTF-8, pushed as one piece.
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@ use super::{Conn, InlineWake, Upstreams};
 
 /// A connection on loan to one response; returned to the pool when the body ends.
 pub(super) struct Pooled {
-    pub(super) conn: Conn,
+    pub(super) conn: Box<Conn>,
     pub(super) inline: InlineWake,
     pub(super) key: http::uri::Authority,
     pub(super) upstreams: Arc<Upstreams>,

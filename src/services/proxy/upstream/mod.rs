@@ -65,7 +65,7 @@ pub struct Upstreams {
 }
 
 struct Idle {
-    conn: Conn,
+    conn: Box<Conn>,
     since: Instant,
 }
 
@@ -77,7 +77,8 @@ impl Idle {
 }
 
 /// One HTTP/1.1 connection: the sending half and the connection state machine, kept together
-/// so whoever holds them drives them.
+/// so whoever holds them drives them. Kept boxed: it is large, and it moves at every checkout,
+/// checkin and response (a pointer instead of a copy of hyper's connection state).
 struct Conn {
     send: http1::SendRequest<Body>,
     conn: http1::Connection<TokioIo<TcpStream>, Body>,
@@ -227,7 +228,7 @@ impl Upstreams {
         }
     }
 
-    fn checkout(&self, key: &str) -> Option<Conn> {
+    fn checkout(&self, key: &str) -> Option<Box<Conn>> {
         loop {
             let mut idle = {
                 let mut map = self.idle.lock().unwrap_or_else(|e| e.into_inner());
@@ -239,7 +240,7 @@ impl Upstreams {
         }
     }
 
-    fn checkin(&self, key: &http::uri::Authority, mut conn: Conn) {
+    fn checkin(&self, key: &http::uri::Authority, mut conn: Box<Conn>) {
         if !conn.reusable() {
             return;
         }
@@ -263,7 +264,7 @@ impl Upstreams {
         &self,
         authority: &http::uri::Authority,
         deadline: &mut Pin<Box<Sleep>>,
-    ) -> Result<Conn, ConnectError> {
+    ) -> Result<Box<Conn>, ConnectError> {
         let host = authority.host();
         let host = host
             .strip_prefix('[')
@@ -284,11 +285,11 @@ impl Upstreams {
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|err| ConnectError::Failed(err.to_string()))?;
-        Ok(Conn {
+        Ok(Box::new(Conn {
             send,
             conn,
             done: false,
-        })
+        }))
     }
 }
 
