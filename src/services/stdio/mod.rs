@@ -37,7 +37,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::domain::model::{Resource, ResourceKind, Sharing};
-use crate::infra::auth::{Caller, can_read};
+use crate::infra::auth::Caller;
 use crate::infra::reconciler::Observed;
 use crate::infra::store::Store;
 use crate::services::edge::Door;
@@ -174,29 +174,6 @@ impl StdioBridge {
             Err(refused) => return refused,
         };
         self.handle_as(adapter, &caller, request).await
-    }
-
-    /// A request of an admitted `caller` (see also [`port`]).
-    async fn handle_as(
-        &self,
-        adapter: &Arc<Resource>,
-        caller: &Caller,
-        request: Request,
-    ) -> Response {
-        if !can_read(caller, adapter) {
-            return jsonrpc_error(
-                StatusCode::FORBIDDEN,
-                code::FORBIDDEN,
-                &format!("you may not use adapter \"{}\"", adapter.name()),
-                None,
-            );
-        }
-        match *request.method() {
-            Method::POST => self.post(adapter, caller, request).await,
-            Method::GET => self.get(adapter, caller, request.headers()).await,
-            Method::DELETE => self.delete(adapter, caller, request.headers()),
-            _ => method_not_allowed(),
-        }
     }
 
     async fn post(&self, adapter: &Arc<Resource>, caller: &Caller, request: Request) -> Response {

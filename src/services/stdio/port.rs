@@ -7,11 +7,42 @@ use axum::extract::Request;
 use axum::response::Response;
 use http::StatusCode;
 
-use super::StdioBridge;
+use std::sync::Arc;
+
+use http::Method;
+
+use super::{StdioBridge, method_not_allowed};
+use crate::domain::model::Resource;
 use crate::domain::model::ResourceKind;
 use crate::infra::auth::Caller;
+use crate::infra::auth::can_read;
 use crate::services::edge::AdapterPort;
 use crate::services::edge::jsonrpc::{code, jsonrpc_error};
+
+impl StdioBridge {
+    /// A request of an admitted `caller` (from the front door, or from the gateway's own clients).
+    pub(super) async fn handle_as(
+        &self,
+        adapter: &Arc<Resource>,
+        caller: &Caller,
+        request: Request,
+    ) -> Response {
+        if !can_read(caller, adapter) {
+            return jsonrpc_error(
+                StatusCode::FORBIDDEN,
+                code::FORBIDDEN,
+                &format!("you may not use adapter \"{}\"", adapter.name()),
+                None,
+            );
+        }
+        match *request.method() {
+            Method::POST => self.post(adapter, caller, request).await,
+            Method::GET => self.get(adapter, caller, request.headers()).await,
+            Method::DELETE => self.delete(adapter, caller, request.headers()),
+            _ => method_not_allowed(),
+        }
+    }
+}
 
 #[async_trait::async_trait]
 impl AdapterPort for StdioBridge {
