@@ -64,7 +64,14 @@ async fn create(http: &reqwest::Client, gw: &Gateway, collection: &str, body: Va
 }
 
 async fn create_adapter(http: &reqwest::Client, gw: &Gateway, name: &str, url: &str) {
-    create(http, gw, "adapters", json!({"name": name, "url": url})).await;
+    // Not federated: the tool router's own listings of the adapter would be counted too.
+    create(
+        http,
+        gw,
+        "adapters",
+        json!({"name": name, "url": url, "federate": false}),
+    )
+    .await;
 }
 
 fn refused_url() -> String {

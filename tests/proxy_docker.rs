@@ -25,8 +25,10 @@ async fn create(gw: &DockerGateway, name: &str, replicas: u32) {
     let response = client()
         .post(gw.url("/adapters"))
         .json(
+            // Not federated: the tool router's own listings would be counted in the metrics
+            // these tests read.
             &json!({"name": name, "imageName": "mcp-example", "imageVersion": "1.0.0",
-                      "replicaCount": replicas}),
+                      "replicaCount": replicas, "federate": false}),
         )
         .send()
         .await

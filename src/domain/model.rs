@@ -150,9 +150,14 @@ impl ResourceSpec {
         })
     }
 
-    /// Whether `/mcp` federates this resource's tools and prompts (adapters, unless opted out).
+    /// Whether `/mcp` federates this resource's tools and prompts: adapters, unless opted out,
+    /// and not per-session stdio adapters (listing one would hold a process for the gateway).
     pub fn federates(&self) -> bool {
-        self.tool_definition.is_none() && self.federate != Some(false)
+        let per_session = self
+            .stdio
+            .as_ref()
+            .is_some_and(|options| options.sharing == super::stdio::Sharing::PerSession);
+        self.tool_definition.is_none() && self.federate != Some(false) && !per_session
     }
 
     /// Whether upstream tool `name` passes `federatedTools`.
