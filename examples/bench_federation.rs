@@ -91,11 +91,7 @@ async fn main() {
         let addr = fake_upstream(tools).await;
         create(format!("fake-{i:02}"), format!("http://{addr}/mcp")).await;
     }
-    let example_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-        .to_string();
+    let example_port = support::free_port().to_string();
     let (_example, _) = start(
         &support::sibling("mcp-example"),
         &[],

@@ -36,13 +36,6 @@ impl Drop for Nginx {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port()
-}
-
 fn wait_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -259,7 +252,7 @@ async fn main() {
 
     let dir = tempfile::tempdir().expect("tempdir");
 
-    let upstream_port = free_port();
+    let upstream_port = support::free_port();
     let upstream_process = Killed(
         Command::new(support::sibling("mcp-example"))
             .env("PORT", upstream_port.to_string())
@@ -299,7 +292,7 @@ async fn main() {
 
     let mut nginx_guard = None;
     let nginx_url = find_nginx().map(|nginx| {
-        let port = free_port();
+        let port = support::free_port();
         let conf = dir.path().join("nginx.conf");
         std::fs::write(
             &conf,

@@ -27,11 +27,7 @@ async fn main() {
 
     let gateway = support::Gateway::start("none");
     let base = gateway.base.clone();
-    let tool_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-        .to_string();
+    let tool_port = support::free_port().to_string();
     let (_tool, _) = start(
         &support::sibling("tool-example"),
         &[],

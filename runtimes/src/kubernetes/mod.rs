@@ -430,17 +430,7 @@ impl Runtime for KubernetesRuntime {
     }
 
     async fn attach(&self, id: &WorkloadId, instance: u32) -> Result<Attachment, RuntimeError> {
-        let pod_name = naming::pod_name(id, instance);
-        let pod = self
-            .get_owned::<Pod>(id, &pod_name, "pod")
-            .await?
-            .ok_or_else(|| {
-                RuntimeError::NotFound(format!(
-                    "{id} has no pod {pod_name} in namespace \"{}\" (it may not be deployed \
-                     yet; see its status)",
-                    self.namespace
-                ))
-            })?;
+        let (pod_name, pod) = self.replica_pod(id, instance).await?;
         if !stdio::has_stdin(&pod) {
             return Err(RuntimeError::Failed(format!(
                 "{id}: pod {pod_name} was not created for a stdio server (its container has no \
@@ -531,7 +521,13 @@ enum LogSource {
 }
 
 impl KubernetesRuntime {
-    async fn log_source(&self, id: &WorkloadId, instance: u32) -> Result<LogSource, RuntimeError> {
+    /// Replica `instance`'s pod and its name; [`RuntimeError::NotFound`] in words when there is
+    /// none of this gateway's.
+    async fn replica_pod(
+        &self,
+        id: &WorkloadId,
+        instance: u32,
+    ) -> Result<(String, Pod), RuntimeError> {
         let pod_name = naming::pod_name(id, instance);
         let pod = self
             .get_owned::<Pod>(id, &pod_name, "pod")
@@ -543,6 +539,11 @@ impl KubernetesRuntime {
                     self.namespace
                 ))
             })?;
+        Ok((pod_name, pod))
+    }
+
+    async fn log_source(&self, id: &WorkloadId, instance: u32) -> Result<LogSource, RuntimeError> {
+        let (pod_name, pod) = self.replica_pod(id, instance).await?;
         Ok(match pods::not_started(&pod) {
             Some(state) => LogSource::NotStarted(format!(
                 "[pod {pod_name} has not started its server yet: {state}; no logs yet]\n"
