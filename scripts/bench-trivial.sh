@@ -14,7 +14,8 @@
 # callgrind_annotate; SKIP_WRK=1 counts instructions only. GATEWAY_BIN_B=/path adds a second
 # gateway build (`gateway-b`, `gwb`) to the same rounds and counts: an A/B of two builds in one run.
 # Needs: apt-get install wrk nginx-light curl valgrind; a release build (scripts/bench.sh builds
-# one, or cargo build --release --bins). GATEWAY_BIN=/path picks another gateway build.
+# one, or cargo build --release --bins). GATEWAY_BIN=/path picks another gateway build;
+# GATEWAY_THREADS=N sets the gateways' server.threads (default: half the CPUs).
 # Usage: scripts/bench-trivial.sh [ROUNDS] [SECONDS]   (default 3 rounds of 4 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -82,6 +83,7 @@ nginx_proxy_conf "$work/proxy.conf" "$ng" "$work/proxy.pid" "worker_processes 2;
 cat > "$work/config.toml" <<TOML
 [server]
 listen = "127.0.0.1:$gw"
+${GATEWAY_THREADS:+threads = $GATEWAY_THREADS}
 [store]
 path = "$work/gateway.db"
 [runtime]

@@ -9,7 +9,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use mcp_gateway_runtimes::Runtime;
 use tokio::net::TcpListener;
 
@@ -132,22 +131,14 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("mcp-gateway listening on http://{local}");
     tracing::info!(%local, "listening");
-    // No Nagle: SSE frames and small JSON answers must leave at once, not wait for the client's
-    // delayed ACK (a 40 ms stall per response otherwise).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(%err, "cannot set TCP_NODELAY");
-        }
-    });
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Open /mcp streams would otherwise hold graceful shutdown forever.
-            router.shutdown();
-            // Followed logs likewise (replicas outlive the gateway, so their streams go on).
-            shared.status.shutdown();
-        })
-        .await;
+    let result = crate::http::listen::serve(listener, app, async move {
+        shutdown_signal().await;
+        // Open /mcp streams would otherwise hold graceful shutdown forever.
+        router.shutdown();
+        // Followed logs likewise (replicas outlive the gateway, so their streams go on).
+        shared.status.shutdown();
+    })
+    .await;
     reconcile.abort();
     router_task.abort();
     reload.abort();

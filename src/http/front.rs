@@ -1,4 +1,5 @@
-//! The first stop of every request. Data-plane requests (`/adapters/{name}/mcp`) go straight to
+//! The first stop of every request hyper reads (the wire path, [`super::wire`], reads the
+//! data plane's plain `POST`s before it). Data-plane requests (`/adapters/{name}/mcp`) go straight to
 //! the proxy: it is the hot path, and the API router's matching, path extraction and the
 //! per-request connection-info extension cost more than the rest of the gateway's own work on
 //! a request. Everything else (and any data-plane path that needs percent-decoding) goes through
@@ -13,14 +14,13 @@ use std::task::{Context, Poll};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
-use axum::serve::{IncomingStream, Listener};
 use http::Method;
 use tower::Service;
 
 use super::AppState;
-use crate::services::proxy::data_plane_name;
+use crate::services::proxy::{Proxy, data_plane_name};
 
-/// Makes one [`Front`] per accepted connection, knowing the peer's address.
+/// Makes one [`Front`] per accepted connection ([`super::listen`]), knowing the peer's address.
 #[derive(Clone)]
 pub struct MakeFront {
     state: AppState,
@@ -31,26 +31,14 @@ impl MakeFront {
     pub fn new(state: AppState, router: Router) -> Self {
         Self { state, router }
     }
-}
 
-impl<L> Service<IncomingStream<'_, L>> for MakeFront
-where
-    L: Listener<Addr = SocketAddr>,
-{
-    type Response = Front;
-    type Error = Infallible;
-    type Future = std::future::Ready<Result<Front, Infallible>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, stream: IncomingStream<'_, L>) -> Self::Future {
-        std::future::ready(Ok(Front {
+    /// The handler of a connection from `peer`.
+    pub fn front(&self, peer: SocketAddr) -> Front {
+        Front {
             state: self.state.clone(),
             router: self.router.clone(),
-            peer: *stream.remote_addr(),
-        }))
+            peer,
+        }
     }
 }
 
@@ -60,6 +48,13 @@ pub struct Front {
     state: AppState,
     router: Router,
     peer: SocketAddr,
+}
+
+impl Front {
+    /// The data plane's proxy (the wire path calls it directly).
+    pub fn proxy(&self) -> &Proxy {
+        &self.state.proxy
+    }
 }
 
 impl Service<Request> for Front {

@@ -5,7 +5,9 @@
 //!   `/openapi.json` ([`openapi`]), so the document cannot drift from what is served.
 //! - [`error`]: [`ApiError`], every service's error mapped to a status in one place, rendered as
 //!   RFC 9457 problem documents.
-//! - [`front`]: the first stop of every connection (the data plane's short way).
+//! - [`listen`]: accepts connections; [`wire`] reads the data plane's plain `POST`s itself and
+//!   hands everything else to hyper and [`front`], the first stop of every other request (the
+//!   data plane's short way past the API router).
 //! - The routes themselves: [`resources`] (the control plane; [`logs`] streams followed
 //!   logs), [`mcp`] (the data plane and the tool router), [`health`], [`metrics`], [`oauth`],
 //!   [`console`] (the web console's embedded assets, `/ui`).
@@ -16,6 +18,7 @@ pub mod console;
 pub mod error;
 pub mod front;
 mod health;
+pub mod listen;
 mod logs;
 mod mcp;
 mod metrics;
@@ -24,6 +27,7 @@ pub mod openapi;
 mod resources;
 pub mod route;
 pub mod routes;
+mod wire;
 
 use std::sync::Arc;
 

@@ -12,9 +12,8 @@ impl Door {
     /// With `proxy.cors` on, lets an allowed browser origin read an MCP endpoint's answer and the
     /// headers a client needs from it.
     pub fn add_cors(&self, origin: Option<HeaderValue>, response: &mut Response) {
-        if self.cors
-            && let Some(origin) = origin
-            && origin.to_str().is_ok_and(|o| self.origins.allows(o))
+        if let Some(origin) = origin
+            && self.cors_grant(origin.as_bytes())
         {
             let h = response.headers_mut();
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
@@ -24,6 +23,14 @@ impl Door {
                 HeaderValue::from_static("Mcp-Session-Id, MCP-Protocol-Version, WWW-Authenticate"),
             );
         }
+    }
+
+    /// Whether an answer to `origin` carries the CORS grants (`proxy.cors` on, origin allowed).
+    pub fn cors_grant(&self, origin: &[u8]) -> bool {
+        self.cors
+            && std::str::from_utf8(origin).is_ok_and(|o| {
+                o.bytes().all(|b| (0x20..0x7f).contains(&b) || b == b'\t') && self.origins.allows(o)
+            })
     }
 
     /// The answer to a CORS preflight (`OPTIONS`) on an MCP endpoint: 403 for an origin that is

@@ -9,6 +9,10 @@ use super::jsonrpc::{code, jsonrpc_error};
 use super::origin::OriginPolicy;
 use crate::infra::auth::{AuthError, Authenticator, Caller};
 
+/// The request headers [`Door::admit`] reads (the origin check and every authentication mode):
+/// a caller that has the request only as parsed bytes hands over these.
+pub const ADMISSION_HEADERS: [&str; 4] = ["origin", "authorization", "x-dev-userid", "x-dev-roles"];
+
 /// Who may come in: the origin policy, the authenticator and whether CORS grants are given.
 pub struct Door {
     pub(super) origins: OriginPolicy,

@@ -12,19 +12,20 @@ pub static X_MCP_ROLES: HeaderName = HeaderName::from_static("x-mcp-roles");
 pub static MCP_SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 pub static X_ACCEL_BUFFERING: HeaderName = HeaderName::from_static("x-accel-buffering");
 
-/// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded in either direction.
-fn is_hop_by_hop_name(name: &str) -> bool {
+/// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded in either direction. Names are
+/// lowercase bytes.
+fn is_hop_by_hop_name(name: &[u8]) -> bool {
     matches!(
         name,
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
+        b"connection"
+            | b"keep-alive"
+            | b"proxy-connection"
+            | b"proxy-authenticate"
+            | b"proxy-authorization"
+            | b"te"
+            | b"trailer"
+            | b"transfer-encoding"
+            | b"upgrade"
     )
 }
 
@@ -32,23 +33,47 @@ fn is_hop_by_hop_name(name: &str) -> bool {
 /// make, browser context, forwarding claims only the gateway may make, and encodings that would
 /// make the upstream buffer SSE behind a compressor. (`host`, `x-mcp-userid`, `x-mcp-roles`,
 /// `forwarded` and `mcp-session-id` are replaced by the gateway's own.)
-fn is_request_drop_name(name: &str) -> bool {
+pub fn is_request_drop_name(name: &[u8]) -> bool {
     matches!(
         name,
-        "authorization"
-            | "cookie"
-            | "origin"
-            | "x-dev-userid"
-            | "x-dev-roles"
-            | "x-forwarded-for"
-            | "x-forwarded-host"
-            | "x-forwarded-proto"
-            | "accept-encoding"
+        b"authorization"
+            | b"cookie"
+            | b"origin"
+            | b"x-dev-userid"
+            | b"x-dev-roles"
+            | b"x-forwarded-for"
+            | b"x-forwarded-host"
+            | b"x-forwarded-proto"
+            | b"accept-encoding"
     ) || is_hop_by_hop_name(name)
 }
 
-fn is_response_drop_name(name: &str) -> bool {
-    matches!(name, "set-cookie" | "set-cookie2" | "mcp-session-id") || is_hop_by_hop_name(name)
+/// Response headers the client must not see (the gateway sets its own `Mcp-Session-Id`).
+pub fn is_response_drop_name(name: &[u8]) -> bool {
+    matches!(name, b"set-cookie" | b"set-cookie2" | b"mcp-session-id") || is_hop_by_hop_name(name)
+}
+
+/// Longer names than this are none that hygiene or the gateway's own headers know
+/// (`access-control-expose-headers` is the longest).
+pub const LONGEST_KNOWN: usize = 32;
+
+/// A raw header name (as a client or upstream wrote it) in lowercase, for the `is_*_name` tests;
+/// `None` when it is longer than any name they know.
+pub fn lowered<'b>(name: &str, buf: &'b mut [u8; LONGEST_KNOWN]) -> Option<&'b [u8]> {
+    let lower = buf.get_mut(..name.len())?;
+    lower.copy_from_slice(name.as_bytes());
+    lower.make_ascii_lowercase();
+    Some(lower)
+}
+
+/// The tokens of `Connection` header values other than `keep-alive`: the headers they name are
+/// hop-by-hop too. Usually there are none, and nothing is kept.
+pub fn connection_named<'a>(values: impl Iterator<Item = &'a [u8]>) -> Vec<&'a [u8]> {
+    values
+        .flat_map(|v| v.split(|b| *b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty() && !t.eq_ignore_ascii_case(b"keep-alive"))
+        .collect()
 }
 
 /// The tokens of the `Connection` header(s). Read as bytes: a list with a name that is not
@@ -65,13 +90,13 @@ fn connection_tokens<'a>(
 /// Removes every header `drop` names, and those the `Connection` header names. One pass over
 /// the names present; no allocation unless something goes. The `Connection` list is read once,
 /// and not at all per header when it names only `keep-alive` (dropped anyway): the usual case.
-fn remove_where(headers: &mut HeaderMap, drop: fn(&str) -> bool) {
+fn remove_where(headers: &mut HeaderMap, drop: fn(&[u8]) -> bool) {
     let listed = headers.get_all(header::CONNECTION);
     let names_others = connection_tokens(&listed).any(|t| !t.eq_ignore_ascii_case(b"keep-alive"));
     let doomed: Vec<HeaderName> = headers
         .keys()
         .filter(|name| {
-            drop(name.as_str())
+            drop(name.as_str().as_bytes())
                 || (names_others
                     && connection_tokens(&listed)
                         .any(|t| t.eq_ignore_ascii_case(name.as_str().as_bytes())))
@@ -153,41 +178,53 @@ pub fn is_event_stream(headers: &HeaderMap) -> bool {
 
 /// An RFC 7239 `Forwarded` element for a client at `peer` that asked for `host` over `proto`.
 pub fn forwarded_element(peer: std::net::SocketAddr, host: Option<&str>, proto: &str) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(96);
-    out.push_str("for=\"");
+    let mut out = Vec::with_capacity(96);
+    push_forwarded(&mut out, peer, host.map(str::as_bytes), proto);
+    // Only ASCII was written: the address, a host of visible ASCII, the protocol.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends the `Forwarded` element of [`forwarded_element`] to `out` (the wire path writes it
+/// straight into the upstream's head).
+pub fn push_forwarded(
+    out: &mut Vec<u8>,
+    peer: std::net::SocketAddr,
+    host: Option<&[u8]>,
+    proto: &str,
+) {
+    use std::io::Write;
+    out.extend_from_slice(b"for=\"");
     // Written piecewise: this runs on every proxied request.
     match peer {
         std::net::SocketAddr::V4(v4) => {
             for (i, octet) in v4.ip().octets().iter().enumerate() {
                 if i > 0 {
-                    out.push('.');
+                    out.push(b'.');
                 }
-                push_decimal(&mut out, u32::from(*octet));
+                push_decimal(out, u32::from(*octet));
             }
         }
         std::net::SocketAddr::V6(v6) => {
             let _ = write!(out, "[{}]", v6.ip());
         }
     }
-    out.push(':');
-    push_decimal(&mut out, u32::from(peer.port()));
-    out.push('"');
+    out.push(b':');
+    push_decimal(out, u32::from(peer.port()));
+    out.push(b'"');
     // A host name has no quote or backslash; one that has them could not be quoted as it is.
     if let Some(host) = host.filter(|h| {
-        h.bytes()
-            .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
+        h.iter()
+            .all(|b| (0x21..=0x7e).contains(b) && *b != b'"' && *b != b'\\')
     }) {
-        out.push_str(";host=\"");
-        out.push_str(host);
-        out.push('"');
+        out.extend_from_slice(b";host=\"");
+        out.extend_from_slice(host);
+        out.push(b'"');
     }
-    out.push_str(";proto=");
-    out.push_str(proto);
-    out
+    out.extend_from_slice(b";proto=");
+    out.extend_from_slice(proto.as_bytes());
 }
 
-fn push_decimal(out: &mut String, mut n: u32) {
+fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
     let mut digits = [0u8; 10];
     let mut at = digits.len();
     loop {
@@ -198,8 +235,7 @@ fn push_decimal(out: &mut String, mut n: u32) {
             break;
         }
     }
-    // ASCII digits: always valid UTF-8, pushed as one piece.
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+    out.extend_from_slice(&digits[at..]);
 }
 
 #[cfg(test)]
@@ -366,6 +402,37 @@ mod tests {
             forwarded_element(v4, Some("bad\\"), "http"),
             "for=\"127.0.0.1:5000\";proto=http"
         );
+    }
+
+    #[test]
+    fn raw_names_are_lowered_for_the_lists() {
+        let mut buf = [0u8; LONGEST_KNOWN];
+        for name in [
+            "Authorization",
+            "COOKIE",
+            "Transfer-Encoding",
+            "x-forwarded-proto",
+            "Proxy-Authorization",
+        ] {
+            let lower = lowered(name, &mut buf).expect("short");
+            assert!(is_request_drop_name(lower), "{name}");
+        }
+        for name in ["Mcp-Session-Id", "Set-Cookie", "keep-alive"] {
+            assert!(
+                is_response_drop_name(lowered(name, &mut buf).expect("short")),
+                "{name}"
+            );
+        }
+        for name in ["Content-Type", "Mcp-Method"] {
+            let lower = lowered(name, &mut buf).expect("short");
+            assert!(
+                !is_request_drop_name(lower) && !is_response_drop_name(lower),
+                "{name}"
+            );
+        }
+        assert_eq!(lowered(&"x".repeat(LONGEST_KNOWN + 1), &mut buf), None);
+        let named = connection_named([&b"keep-alive, X-Hop"[..], b" close ,"].into_iter());
+        assert_eq!(named, vec![&b"X-Hop"[..], b"close"]);
     }
 
     #[test]

@@ -36,18 +36,7 @@ impl Proxy {
                 let upstream_id = String::from_utf8_lossy(upstream_id.as_bytes()).into_owned();
                 self.mint(adapter, caller, replica, upstream_id, fresh)
             }
-            Some(_) => {
-                adapter.metrics.upstream_failed(UpstreamFailure::Exchange);
-                return jsonrpc_error(
-                    StatusCode::BAD_GATEWAY,
-                    code::UPSTREAM,
-                    &format!(
-                        "adapter \"{}\" sent a session id that is not visible ASCII",
-                        adapter.name()
-                    ),
-                    id(),
-                );
-            }
+            Some(_) => return bad_session_id(adapter, id()),
         };
         headers::downstream_response(&mut head.headers);
         if let Some(token) = minted {
@@ -65,7 +54,7 @@ impl Proxy {
     /// The sealed token for the upstream's session id on `replica`. A new session is counted;
     /// an upstream that repeats its id on later answers gets them re-sealed, which is not
     /// another session.
-    fn mint(
+    pub(super) fn mint(
         &self,
         adapter: &Resource,
         caller: &Caller,
@@ -97,4 +86,18 @@ impl Proxy {
         }
         token
     }
+}
+
+/// The answer when an upstream's session id is not one (counted as a failed exchange).
+pub(super) fn bad_session_id(adapter: &Resource, id: Option<Value>) -> Response {
+    adapter.metrics.upstream_failed(UpstreamFailure::Exchange);
+    jsonrpc_error(
+        StatusCode::BAD_GATEWAY,
+        code::UPSTREAM,
+        &format!(
+            "adapter \"{}\" sent a session id that is not visible ASCII",
+            adapter.name()
+        ),
+        id,
+    )
 }

@@ -19,6 +19,7 @@ mod replies;
 mod send;
 mod target;
 mod upstream;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +41,7 @@ use crate::services::edge::session::SessionKeys;
 use crate::services::edge::{AdapterPort, Balancer, Door};
 use body::RequestBody;
 use upstream::Upstreams;
+pub use wire::{Relayed, WireRequest};
 
 /// The data plane's route template.
 pub const ROUTE: &str = "/adapters/{name}/mcp";

@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock};
 use axum::body::Body;
 use axum::response::Response;
 use http::request::Parts;
-use http::{HeaderMap, Uri, header};
+use http::{HeaderMap, HeaderValue, Uri, header};
 use mcp_gateway_runtimes::{Endpoint, WorkloadKind};
 use serde_json::Value;
 
@@ -55,11 +55,24 @@ impl Proxy {
         adapter: &str,
         caller: &Caller,
     ) -> Result<Option<SessionClaims>, ()> {
-        let Some(token) = headers.get(&MCP_SESSION_ID) else {
+        self.open_session_token(
+            headers.get(&MCP_SESSION_ID).map(HeaderValue::as_bytes),
+            adapter,
+            caller,
+        )
+    }
+
+    /// [`Proxy::open_session`] of the token's bytes.
+    pub(super) fn open_session_token(
+        &self,
+        token: Option<&[u8]>,
+        adapter: &str,
+        caller: &Caller,
+    ) -> Result<Option<SessionClaims>, ()> {
+        let Some(token) = token else {
             return Ok(None);
         };
-        token
-            .to_str()
+        std::str::from_utf8(token)
             .ok()
             .and_then(|t| self.keys.open(t))
             .filter(|c| c.adapter == adapter && c.user == caller.user_id)

@@ -57,6 +57,8 @@ pub enum SendError {
 /// The data plane's upstream connections, shared by all requests.
 pub struct Upstreams {
     idle: Mutex<HashMap<String, Vec<Idle>>>,
+    /// The wire path's connections ([`raw`]), kept apart: they carry no hyper state.
+    raw_idle: Mutex<HashMap<String, Vec<raw::RawIdle>>>,
     connect_timeout: Duration,
     /// For `https` upstreams.
     tls: HttpClient,
@@ -114,6 +116,7 @@ impl Upstreams {
     ) -> Arc<Self> {
         let upstreams = Arc::new(Self {
             idle: Mutex::new(HashMap::new()),
+            raw_idle: Mutex::new(HashMap::new()),
             connect_timeout,
             tls,
             policy,
@@ -142,6 +145,12 @@ impl Upstreams {
         let mut map = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         map.retain(|_, list| {
             list.retain_mut(Idle::usable);
+            !list.is_empty()
+        });
+        drop(map);
+        let mut map = self.raw_idle.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, list| {
+            list.retain_mut(raw::RawIdle::usable);
             !list.is_empty()
         });
     }
@@ -360,6 +369,7 @@ fn classify_legacy(err: &hyper_util::client::legacy::Error) -> SendError {
 }
 
 mod body;
+pub mod raw;
 #[cfg(test)]
 mod tests;
 mod wake;
