@@ -677,7 +677,7 @@ async fn headers_are_cleaned_in_both_directions() {
     let mut extra: String = mcp.iter().map(|(n, v)| format!("{n}: {v}\r\n")).collect();
     extra.push_str(
         "Authorization: Bearer client-secret\r\nCookie: session=abc\r\n\
-         Connection: keep-alive, X-Client-Hop\r\nX-Client-Hop: 1\r\nKeep-Alive: timeout=5\r\n",
+         Connection: X-Client-Hop\r\nX-Client-Hop: 1\r\nKeep-Alive: timeout=5\r\n",
     );
     client.send(&post(1, &extra)).await;
     let (conn, seen) = upstream.next_request().await;
@@ -701,7 +701,7 @@ async fn headers_are_cleaned_in_both_directions() {
             &json_response(
                 &result_body(1),
                 "Set-Cookie: tracking=1\r\nKeep-Alive: timeout=5\r\n\
-                 Connection: keep-alive, X-Upstream-Hop\r\nX-Upstream-Hop: secret\r\n\
+                 Connection: X-Upstream-Hop\r\nX-Upstream-Hop: secret\r\n\
                  X-Upstream: yes\r\nMcp-Session-Id: upstream-session-1\r\n",
             ),
         )
