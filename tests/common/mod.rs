@@ -9,6 +9,7 @@ pub mod mcp;
 pub mod raw;
 pub mod rbac;
 pub mod upstream;
+pub mod wire;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
