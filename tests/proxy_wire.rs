@@ -651,7 +651,7 @@ async fn upstream_garbage_gets_502_naming_the_adapter() {
     client.send(&post(9, "")).await;
     let (conn, _) = upstream.next_request().await;
     upstream
-        .send(conn, b"SSH-2.0-OpenSSH_9.6 this is not http\r\n\r\n")
+        .send(conn, b"SSH-2.0-OpenSSH_9.6 this is not http\r\n")
         .await;
     let answer = client.read_response().await;
     let body = assert_jsonrpc_error(&answer, 502, json!(9));

@@ -172,6 +172,12 @@ async fn read_head(
         if let Some(end) = head_end(&conn.buf, searched) {
             return Ok(end);
         }
+        if conn.buf.len() >= 5 && !conn.buf.starts_with(b"HTTP/") {
+            // Not an HTTP answer at all: no need to wait for the rest of it.
+            return Err(Unanswered::Failed(
+                "the upstream's answer is not HTTP/1.1".into(),
+            ));
+        }
         if conn.buf.len() > MAX_HEAD {
             return Err(Unanswered::Failed(format!(
                 "the response head is longer than {MAX_HEAD} bytes"
