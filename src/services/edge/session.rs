@@ -9,7 +9,9 @@
 //! the version and key id are also authenticated as associated data. Visible ASCII only, as the
 //! MCP spec requires of session ids.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -39,7 +41,22 @@ pub struct SessionClaims {
 pub struct SessionKeys {
     current: u8,
     keys: Vec<(u8, Aes256Gcm)>,
+    /// Tokens opened lately ([`SessionKeys::open_shared`]): a session's next request costs a
+    /// lookup instead of base64 and AES-GCM. Bounded, so the gateway still keeps nothing per
+    /// session that grows with their number.
+    opened: Mutex<Opened>,
 }
+
+/// Two generations of opened tokens: when the current one is full it becomes the previous one
+/// (the older is dropped), so the tokens in use stay and memory is bounded.
+#[derive(Default)]
+struct Opened {
+    current: HashMap<Box<str>, Arc<SessionClaims>>,
+    previous: HashMap<Box<str>, Arc<SessionClaims>>,
+}
+
+/// Tokens kept per generation of [`Opened`] (at most twice this many, a few hundred bytes each).
+const OPENED_PER_GENERATION: usize = 2048;
 
 impl SessionKeys {
     /// `current` seals; `previous` keys still open tokens minted before a rotation.
@@ -53,6 +70,7 @@ impl SessionKeys {
         Self {
             current: current.0,
             keys,
+            opened: Mutex::default(),
         }
     }
 
@@ -84,6 +102,28 @@ impl SessionKeys {
         // A token `open` would refuse is no session: say so here rather than mint it.
         let token = URL_SAFE_NO_PAD.encode(raw);
         (token.len() <= MAX_TOKEN_LEN).then_some(token)
+    }
+
+    /// [`SessionKeys::open`], remembering the token: the same token again is not decrypted again
+    /// (its claims cannot change; the keys that open it live as long as `self`).
+    pub fn open_shared(&self, token: &str) -> Option<Arc<SessionClaims>> {
+        {
+            let opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(claims) = opened
+                .current
+                .get(token)
+                .or_else(|| opened.previous.get(token))
+            {
+                return Some(claims.clone());
+            }
+        }
+        let claims = Arc::new(self.open(token)?);
+        let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        if opened.current.len() >= OPENED_PER_GENERATION {
+            opened.previous = std::mem::take(&mut opened.current);
+        }
+        opened.current.insert(token.into(), claims.clone());
+        Some(claims)
     }
 
     /// Opens a token; `None` for anything that is not a token sealed by one of our keys.
@@ -175,6 +215,41 @@ pub fn valid_session_id(id: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opened_tokens_are_remembered_within_bounds() {
+        let keys = SessionKeys::new((1, [7; 32]), &[]);
+        let token_of = |i: usize| {
+            let claims = SessionClaims {
+                adapter: "a".into(),
+                user: "u".into(),
+                replica: 0,
+                upstream: format!("s{i}"),
+                issued_at: 1,
+            };
+            keys.seal(&claims, [i as u8; NONCE_LEN]).expect("seals")
+        };
+        let first = token_of(0);
+        let opened = keys.open_shared(&first).expect("opens");
+        assert_eq!(opened.upstream, "s0");
+        assert!(Arc::ptr_eq(
+            &opened,
+            &keys.open_shared(&first).expect("again")
+        ));
+        assert!(keys.open_shared("not-a-token").is_none());
+        for i in 1..=2 * OPENED_PER_GENERATION {
+            assert_eq!(
+                keys.open_shared(&token_of(i)).expect("opens").upstream,
+                format!("s{i}")
+            );
+        }
+        let kept = keys.opened.lock().expect("lock");
+        assert!(kept.current.len() + kept.previous.len() <= 2 * OPENED_PER_GENERATION);
+        assert!(
+            !kept.current.contains_key(first.as_str())
+                && !kept.previous.contains_key(first.as_str())
+        );
+    }
 
     fn claims() -> SessionClaims {
         SessionClaims {

@@ -166,13 +166,13 @@ impl Proxy {
         };
         let endpoints = self.endpoints_of(adapter);
         let target =
-            match self.choose_target(adapter, &endpoints, session.as_ref(), parts.uri.query()) {
+            match self.choose_target(adapter, &endpoints, session.as_deref(), parts.uri.query()) {
                 Ok(target) => target,
                 Err(refusal) => return refusal.reply(adapter, id()),
             };
         let body = RequestBody::outbound(&buffered, streamed);
         let outbound =
-            self.upstream_request(&mut parts, peer, caller, &target, session.as_ref(), body);
+            self.upstream_request(&mut parts, peer, caller, &target, session.as_deref(), body);
         let sending = send::Sending {
             adapter,
             endpoints: &endpoints,

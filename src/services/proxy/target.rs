@@ -54,7 +54,7 @@ impl Proxy {
         headers: &HeaderMap,
         adapter: &str,
         caller: &Caller,
-    ) -> Result<Option<SessionClaims>, ()> {
+    ) -> Result<Option<Arc<SessionClaims>>, ()> {
         self.open_session_token(
             headers.get(&MCP_SESSION_ID).map(HeaderValue::as_bytes),
             adapter,
@@ -68,13 +68,13 @@ impl Proxy {
         token: Option<&[u8]>,
         adapter: &str,
         caller: &Caller,
-    ) -> Result<Option<SessionClaims>, ()> {
+    ) -> Result<Option<Arc<SessionClaims>>, ()> {
         let Some(token) = token else {
             return Ok(None);
         };
         std::str::from_utf8(token)
             .ok()
-            .and_then(|t| self.keys.open(t))
+            .and_then(|t| self.keys.open_shared(t))
             .filter(|c| c.adapter == adapter && c.user == caller.user_id)
             .map(Some)
             .ok_or(())

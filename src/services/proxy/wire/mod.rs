@@ -153,7 +153,7 @@ impl Proxy {
             .map_err(|()| session_rejected(adapter, id()))?;
         let endpoints = self.endpoints_of(adapter);
         let mut target = self
-            .choose_target(adapter, &endpoints, session.as_ref(), query)
+            .choose_target(adapter, &endpoints, session.as_deref(), query)
             .map_err(|refusal| refusal.reply(adapter, id()))?;
         let upstreams = match adapter.spec.url {
             Some(_) => &self.remote,
