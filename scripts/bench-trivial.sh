@@ -15,7 +15,8 @@
 # gateway build (`gateway-b`, `gwb`) to the same rounds and counts: an A/B of two builds in one run.
 # Needs: apt-get install wrk nginx-light curl valgrind; a release build (scripts/bench.sh builds
 # one, or cargo build --release --bins). GATEWAY_BIN=/path picks another gateway build;
-# GATEWAY_THREADS=N sets the gateways' server.threads (default: half the CPUs).
+# GATEWAY_THREADS=N sets the gateway's server.threads (default: half the CPUs), GATEWAY_THREADS_B
+# the second build's (GATEWAY_BIN_B=same binary with another GATEWAY_THREADS_B: an A/B of settings).
 # Usage: scripts/bench-trivial.sh [ROUNDS] [SECONDS]   (default 3 rounds of 4 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,7 +103,8 @@ targets="direct nginx gateway"
 if [ -n "${GATEWAY_BIN_B:-}" ]; then
   # A second gateway build, its own port and store, in the same rounds: an A/B in one run.
   gwb=$(port)
-  sed "s/127.0.0.1:$gw/127.0.0.1:$gwb/" "$work/config.toml" | sed "s|$work/gateway.db|$work/gateway-b.db|" > "$work/config-b.toml"
+  sed "s/127.0.0.1:$gw/127.0.0.1:$gwb/" "$work/config.toml" | sed "s|$work/gateway.db|$work/gateway-b.db|" \
+    | sed "/^threads = /d; s/^\[server\]/[server]${GATEWAY_THREADS_B:+\\nthreads = $GATEWAY_THREADS_B}/" > "$work/config-b.toml"
   RUST_LOG=warn "$GATEWAY_BIN_B" serve --config "$work/config-b.toml" >"$work/gateway-b.log" 2>&1 &
   pids+=($!); gwb_pid=$!
   wait_port "$gwb"

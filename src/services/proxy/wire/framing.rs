@@ -289,6 +289,47 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any chunked body, cut anywhere into reads, ends exactly at its end; whatever follows
+        /// it is not taken; and no byte string makes the scanner panic.
+        #[test]
+        fn chunked_bodies_end_exactly_however_they_are_read(
+            chunks in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 1..300), 0..8),
+            cuts in proptest::collection::vec(0usize..2000, 0..6),
+            after in proptest::collection::vec(proptest::num::u8::ANY, 0..20),
+        ) {
+            let mut body = Vec::new();
+            for chunk in &chunks {
+                push_chunk(&mut body, chunk);
+            }
+            body.extend_from_slice(LAST_CHUNK);
+            let end = body.len();
+            body.extend_from_slice(&after);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % (body.len() + 1)).collect();
+            cuts.push(body.len());
+            cuts.sort_unstable();
+            let mut scanner = Chunks::default();
+            let (mut from, mut taken) = (0, 0);
+            for cut in cuts {
+                if scanner.done() {
+                    break;
+                }
+                taken += scanner.scan(&body[from..cut]).expect("valid framing");
+                from = cut;
+            }
+            proptest::prop_assert!(scanner.done());
+            proptest::prop_assert_eq!(taken, end);
+        }
+
+        #[test]
+        fn any_bytes_are_scanned_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let mut scanner = Chunks::default();
+            if let Ok(taken) = scanner.scan(&bytes) {
+                proptest::prop_assert!(taken <= bytes.len());
+            }
+        }
+    }
+
     #[test]
     fn chunks_are_written_in_hex() {
         let mut out = Vec::new();
