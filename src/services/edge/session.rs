@@ -56,7 +56,7 @@ struct Opened {
 }
 
 /// Tokens kept per generation of [`Opened`] (at most twice this many, a few hundred bytes each).
-const OPENED_PER_GENERATION: usize = 2048;
+const OPENED_PER_GENERATION: usize = 512;
 
 impl SessionKeys {
     /// `current` seals; `previous` keys still open tokens minted before a rotation.
