@@ -743,3 +743,66 @@ async fn headers_are_cleaned_in_both_directions() {
         .await;
     assert_answers(&client.read_response().await, 2);
 }
+
+/// The gateway's own answers on a data-plane connection (a foreign `Origin`, a token that is not
+/// a session, an upstream that refuses connections) are JSON-RPC errors that keep the connection:
+/// the next request on it is proxied. An allowed origin gets the CORS grants with the answer.
+#[tokio::test]
+async fn refusals_keep_the_connection_and_allowed_origins_get_cors() {
+    let upstream = Upstream::start().await;
+    let setup = gateway_for(&upstream.url.clone(), "cors = true").await;
+    let seen = upstream.echo();
+    let dead = format!("http://127.0.0.1:{}/mcp", common::closed_port());
+    let created = client()
+        .post(format!("http://{}/adapters", setup.addr))
+        .json(&json!({"name": "dead", "url": dead, "federate": false}))
+        .send()
+        .await
+        .expect("create the dead adapter");
+    assert_eq!(created.status(), reqwest::StatusCode::CREATED);
+
+    let mut client = Wire::connect(setup.addr).await;
+    client
+        .send(&post(1, "origin: https://evil.example\r\n"))
+        .await;
+    let refused = client.read_response().await;
+    assert_jsonrpc_error(&refused, 403, Value::Null);
+    assert!(refused.header("access-control-allow-origin").is_none());
+
+    client
+        .send(&post(2, "mcp-session-id: not-a-token\r\n"))
+        .await;
+    assert_jsonrpc_error(&client.read_response().await, 404, json!(2));
+
+    let body = ping(3);
+    let to_dead = format!(
+        "POST /adapters/dead/mcp HTTP/1.1\r\nhost: gateway\r\naccept: application/json, text/event-stream\r\n\
+         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    client.send(to_dead.as_bytes()).await;
+    let unreachable = client.read_response().await;
+    let error = assert_jsonrpc_error(&unreachable, 502, json!(3));
+    let message = error["error"]["message"].as_str().expect("a message");
+    assert!(message.contains("\"dead\""), "{message}");
+
+    client
+        .send(&post(4, "origin: http://localhost:3000\r\n"))
+        .await;
+    let granted = client.read_response().await;
+    assert_answers(&granted, 4);
+    assert_eq!(
+        granted.header("access-control-allow-origin"),
+        Some("http://localhost:3000")
+    );
+    assert_eq!(granted.header("vary"), Some("Origin"));
+    let exposed = granted
+        .header("access-control-expose-headers")
+        .expect("exposed headers");
+    assert!(exposed.contains("Mcp-Session-Id"), "{exposed}");
+
+    // Only the last request reached the upstream; every refusal stayed in the gateway.
+    let seen = seen.lock().expect("seen");
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].1.json()["id"], json!(4));
+}
