@@ -269,11 +269,12 @@ impl Upstreams {
         });
     }
 
-    async fn connect(
+    /// A TCP connection to `authority` under the address policy (both paths dial here).
+    async fn dial(
         &self,
         authority: &http::uri::Authority,
-        deadline: &mut Pin<Box<Sleep>>,
-    ) -> Result<Box<Conn>, ConnectError> {
+        deadline: Pin<&mut Sleep>,
+    ) -> Result<TcpStream, ConnectError> {
         let host = authority.host();
         let host = host
             .strip_prefix('[')
@@ -282,14 +283,19 @@ impl Upstreams {
         let port = authority.port_u16().unwrap_or(80);
         let connect =
             http_client::connect(host, port, self.policy.as_deref(), self.connect_timeout);
-        let stream = tokio::select! {
+        tokio::select! {
             biased;
-            connected = connect => match connected {
-                Ok(stream) => stream,
-                Err(err) => return Err(ConnectError::Failed(err.to_string())),
-            },
-            () = deadline.as_mut() => return Err(ConnectError::Timeout),
-        };
+            connected = connect => connected.map_err(|err| ConnectError::Failed(err.to_string())),
+            () = deadline => Err(ConnectError::Timeout),
+        }
+    }
+
+    async fn connect(
+        &self,
+        authority: &http::uri::Authority,
+        deadline: &mut Pin<Box<Sleep>>,
+    ) -> Result<Box<Conn>, ConnectError> {
+        let stream = self.dial(authority, deadline.as_mut()).await?;
         let (send, conn) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await
@@ -302,7 +308,7 @@ impl Upstreams {
     }
 }
 
-enum ConnectError {
+pub(super) enum ConnectError {
     /// The whole request's time ran out first.
     Timeout,
     Failed(String),

@@ -10,8 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-use super::{MAX_IDLE_AGE, MAX_IDLE_PER_UPSTREAM, Upstreams};
-use crate::infra::http_client;
+use super::{ConnectError, MAX_IDLE_AGE, MAX_IDLE_PER_UPSTREAM, Upstreams};
 
 /// A response head longer than this is refused (hyper's default limit is of the same order).
 pub const MAX_HEAD: usize = 64 * 1024;
@@ -84,19 +83,13 @@ impl Upstreams {
         authority: &http::uri::Authority,
         deadline: &mut Pin<&mut Sleep>,
     ) -> Result<RawConn, RawError> {
-        let host = authority.host();
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        let port = authority.port_u16().unwrap_or(80);
-        let connect =
-            http_client::connect(host, port, self.policy.as_deref(), self.connect_timeout);
-        let stream = tokio::select! {
-            biased;
-            connected = connect => connected.map_err(|err| RawError::Connect(err.to_string()))?,
-            () = deadline.as_mut() => return Err(RawError::Timeout),
-        };
+        let stream = self
+            .dial(authority, deadline.as_mut())
+            .await
+            .map_err(|err| match err {
+                ConnectError::Timeout => RawError::Timeout,
+                ConnectError::Failed(reason) => RawError::Connect(reason),
+            })?;
         Ok(RawConn {
             stream,
             buf: BytesMut::with_capacity(16 * 1024),
