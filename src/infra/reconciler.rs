@@ -175,6 +175,8 @@ pub async fn run(
 ) {
     let mut changes = store.subscribe();
     let mut workers: HashMap<WorkloadId, Worker> = HashMap::new();
+    // Wakes the workers that are between applies (see the wake below).
+    let rewake = Arc::new(tokio::sync::Notify::new());
     loop {
         let desired: HashMap<WorkloadId, WorkloadSpec> = if runtime.deploys_images() {
             store
@@ -223,7 +225,13 @@ pub async fn run(
                 _ => {
                     observed.set_state(id, DeployState::Pending);
                     let (tx, rx) = watch::channel(spec.clone());
-                    let task = tokio::spawn(work(runtime.clone(), observed.clone(), rx, interval));
+                    let task = tokio::spawn(work(
+                        runtime.clone(),
+                        observed.clone(),
+                        rx,
+                        rewake.clone(),
+                        interval,
+                    ));
                     workers.insert(id.clone(), Worker { spec: tx, task });
                 }
             }
@@ -257,10 +265,13 @@ pub async fn run(
                 }
             }
             _ = observed.wake.notified() => {
-                // Workers refresh on their own interval; a wake re-applies everything now.
-                for worker in workers.values() {
-                    worker.spec.send_modify(|_| {});
-                }
+                // Workers refresh on their own interval; a wake re-applies now every workload
+                // not being applied already. It must not cancel an apply in progress: the data
+                // plane wakes the reconciler on every refused connection, and a replica that is
+                // still starting refuses them (federation lists each adapter as soon as it
+                // exists), so applies would be cancelled over and over, leaving half-made
+                // containers behind.
+                rewake.notify_waiters();
             }
             _ = tokio::time::sleep(interval) => {}
         }
@@ -285,13 +296,14 @@ async fn timed<T, E>(
 const ENDPOINT_REFRESH: Duration = Duration::from_secs(2);
 
 /// One workload's worker: apply, then refresh endpoints until the interval passes or the spec
-/// changes. A spec change also cancels an apply in progress (a broken spec can take the whole
+/// changes, or a wake (a replica failed) asks for an apply now. A spec change also cancels an apply in progress (a broken spec can take the whole
 /// ready timeout to fail; a PUT that fixes it must not wait for that). Runtimes tolerate a
 /// cancelled apply: the next pass converges whatever it left.
 async fn work(
     runtime: Arc<dyn Runtime>,
     observed: Arc<Observed>,
     mut spec: watch::Receiver<WorkloadSpec>,
+    rewake: Arc<tokio::sync::Notify>,
     interval: Duration,
 ) {
     loop {
@@ -334,6 +346,8 @@ async fn work(
                     }
                     break;
                 }
+                // Woken (a replica failed): apply now instead of at the interval.
+                () = rewake.notified() => break,
                 _ = tokio::time::sleep_until(wake) => {}
             }
         }
