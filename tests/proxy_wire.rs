@@ -806,3 +806,52 @@ async fn refusals_keep_the_connection_and_allowed_origins_get_cors() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].1.json()["id"], json!(4));
 }
+
+/// A plain POST's answer takes the gateway's own HTTP/1.1 path: the upstream's chunked framing
+/// reaches the client byte for byte, chunk extensions and boundaries included (hyper would decode
+/// and re-encode it, dropping the extensions). After a `GET` hands the connection to hyper, the
+/// same answer arrives re-encoded: both paths are in use, and the test tells them apart.
+#[tokio::test]
+async fn plain_posts_take_the_wire_path_byte_for_byte() {
+    let mut upstream = Upstream::start().await;
+    let setup = gateway_for(&upstream.url.clone(), "").await;
+    let framed: &[u8] = b"5;wire=1\r\nhello\r\n6;wire=2\r\n world\r\n0\r\n\r\n";
+    let mut answer = b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    answer.extend_from_slice(framed);
+
+    let mut client = Wire::connect(setup.addr).await;
+    client.send(&post(1, "")).await;
+    let (conn, _) = upstream.next_request().await;
+    upstream.send(conn, &answer).await;
+    let head = client.read_head().await;
+    assert_eq!(head.status, 200, "{head:?}");
+    assert_eq!(
+        client.read_raw(framed.len()).await,
+        framed,
+        "passed through as sent"
+    );
+
+    // A GET moves this connection to hyper for good; its answer then comes re-encoded.
+    client
+        .send(
+            format!("GET {PATH} HTTP/1.1\r\nhost: gateway\r\naccept: text/event-stream\r\n\r\n")
+                .as_bytes(),
+        )
+        .await;
+    let (conn, _) = upstream.next_request().await;
+    upstream.send(conn, &answer).await;
+    let head = client.read_head().await;
+    assert_eq!(head.status, 200, "{head:?}");
+    let (_, body) = client.read_body(&head).await;
+    assert_eq!(body, b"hello world");
+    client.send(&post(2, "")).await;
+    let (conn, _) = upstream.next_request().await;
+    upstream.send(conn, &answer).await;
+    client.read_head().await;
+    let raw = client.read_raw(4).await;
+    assert_ne!(
+        raw,
+        &framed[..4],
+        "after the hand-off, hyper re-encodes the chunks"
+    );
+}

@@ -215,6 +215,12 @@ impl Wire {
         self.stream.read_buf(&mut self.buf).await
     }
 
+    /// The next `n` bytes as they came (after [`Wire::read_head`]: a body's framing unparsed).
+    pub async fn read_raw(&mut self, n: usize) -> Vec<u8> {
+        within("raw bytes", self.fill_to(n, "raw bytes")).await;
+        self.buf.drain(..n).collect()
+    }
+
     /// At least `n` bytes in the buffer, or a panic when the connection ends first.
     async fn fill_to(&mut self, n: usize, what: &str) {
         while self.buf.len() < n {

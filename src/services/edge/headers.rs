@@ -201,7 +201,7 @@ pub fn push_forwarded(
                 if i > 0 {
                     out.push(b'.');
                 }
-                push_decimal(out, u32::from(*octet));
+                out.extend_from_slice(itoa::Buffer::new().format(*octet).as_bytes());
             }
         }
         std::net::SocketAddr::V6(v6) => {
@@ -209,7 +209,7 @@ pub fn push_forwarded(
         }
     }
     out.push(b':');
-    push_decimal(out, u32::from(peer.port()));
+    out.extend_from_slice(itoa::Buffer::new().format(peer.port()).as_bytes());
     out.push(b'"');
     // A host name has no quote or backslash; one that has them could not be quoted as it is.
     if let Some(host) = host.filter(|h| {
@@ -222,20 +222,6 @@ pub fn push_forwarded(
     }
     out.extend_from_slice(b";proto=");
     out.extend_from_slice(proto.as_bytes());
-}
-
-fn push_decimal(out: &mut Vec<u8>, mut n: u32) {
-    let mut digits = [0u8; 10];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 #[cfg(test)]

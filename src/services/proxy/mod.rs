@@ -41,7 +41,7 @@ use crate::services::edge::session::SessionKeys;
 use crate::services::edge::{AdapterPort, Balancer, Door};
 use body::RequestBody;
 use upstream::Upstreams;
-pub use wire::{Relayed, WireRequest};
+pub use wire::{Relayed, WireRequest, content_length};
 
 /// The data plane's route template.
 pub const ROUTE: &str = "/adapters/{name}/mcp";

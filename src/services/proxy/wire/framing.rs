@@ -59,7 +59,8 @@ fn last_coding_is_chunked(value: &[u8]) -> bool {
         .is_some_and(|last| last.trim_ascii().eq_ignore_ascii_case(b"chunked"))
 }
 
-fn parse_decimal(digits: &[u8]) -> Option<u64> {
+/// A `Content-Length` value: digits only (no sign, space or list), at most 19 of them.
+pub fn parse_decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 19 {
         return None;
     }

@@ -51,18 +51,21 @@ fn push_header(out: &mut Vec<u8>, name: &str, value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
+/// `content-length: n` and its line end.
+fn push_length(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(b"content-length: ");
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The status line of a response the gateway writes (the reason is the canonical one, as hyper
+/// writes it).
+fn push_status_line(out: &mut Vec<u8>, status: http::StatusCode) {
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 /// What the upstream request says besides the client's headers.
@@ -120,9 +123,8 @@ pub(super) fn upstream_head(out: &mut Vec<u8>, client: &[Header<'_>], up: &Upstr
     if let Some(session) = up.session.filter(|s| writable(s.as_bytes())) {
         push_header(out, "mcp-session-id", session.as_bytes());
     }
-    out.extend_from_slice(b"content-length: ");
-    push_decimal(out, up.content_length as u64);
-    out.extend_from_slice(b"\r\n\r\n");
+    push_length(out, up.content_length as u64);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// How the client's response body is framed.
@@ -163,17 +165,7 @@ pub(super) fn is_event_stream(upstream: &[Header<'_>]) -> bool {
 /// Appends the client's response head: the upstream's headers minus hop-by-hop ones, cookies,
 /// its session id, its framing and whatever the gateway sets, then the gateway's own.
 pub(super) fn client_head(out: &mut Vec<u8>, upstream: &[Header<'_>], client: &Client<'_>) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(client.status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(
-        client
-            .status
-            .canonical_reason()
-            .unwrap_or("Unknown")
-            .as_bytes(),
-    );
-    out.extend_from_slice(b"\r\n");
+    push_status_line(out, client.status);
     let named = connection_named(connection_values(upstream));
     let sse = is_event_stream(upstream);
     let cors = client.cors_origin.is_some();
@@ -217,11 +209,7 @@ pub(super) fn client_head(out: &mut Vec<u8>, upstream: &[Header<'_>], client: &C
     }
     match client.framing {
         Downstream::None => {}
-        Downstream::Length(n) => {
-            out.extend_from_slice(b"content-length: ");
-            push_decimal(out, n);
-            out.extend_from_slice(b"\r\n");
-        }
+        Downstream::Length(n) => push_length(out, n),
         Downstream::Chunked(coding) => push_header(out, "transfer-encoding", coding),
         Downstream::Rechunked => out.extend_from_slice(b"transfer-encoding: chunked\r\n"),
     }
@@ -240,17 +228,7 @@ pub(super) fn own_head(
     close: bool,
     date: &[u8],
 ) {
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(response.status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(
-        response
-            .status
-            .canonical_reason()
-            .unwrap_or("Unknown")
-            .as_bytes(),
-    );
-    out.extend_from_slice(b"\r\n");
+    push_status_line(out, response.status);
     for (name, value) in &response.headers {
         if name != http::header::CONTENT_LENGTH {
             push_header(out, name.as_str(), value.as_bytes());
@@ -259,9 +237,7 @@ pub(super) fn own_head(
     if !response.headers.contains_key(http::header::DATE) {
         push_header(out, "date", date);
     }
-    out.extend_from_slice(b"content-length: ");
-    push_decimal(out, length as u64);
-    out.extend_from_slice(b"\r\n");
+    push_length(out, length as u64);
     if close {
         out.extend_from_slice(b"connection: close\r\n");
     }

@@ -40,6 +40,7 @@ use crate::services::edge::headers::Identity;
 use crate::services::edge::jsonrpc::request_id;
 use crate::services::edge::session::valid_session_id;
 use framing::Framing;
+pub use framing::parse_decimal as content_length;
 use head::{Client, Downstream, Upstream};
 
 /// A data-plane `POST` as the front door parsed it, body in hand.
