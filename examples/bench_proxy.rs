@@ -7,7 +7,8 @@
 //! Arguments: `[REQUESTS] [CONCURRENCY] [SECONDS] [SESSIONS]` (defaults 5000 16 5 10000).
 //! nginx is used when found in /usr/sbin (Debian's nginx-light). `GATEWAY_BIN_B=/path` adds a
 //! second gateway build as its own target (`gateway-b`), in the same interleaved rounds: an A/B
-//! of two builds in one run.
+//! of two builds in one run (`GATEWAY_THREADS` / `GATEWAY_THREADS_B` set each one's
+//! `server.threads`: the same build twice compares two settings).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -279,7 +280,7 @@ async fn main() {
     assert_eq!(created.status(), 201);
     let through_gateway = format!("{base}/adapters/bench/mcp");
     let gateway_b = std::env::var_os("GATEWAY_BIN_B")
-        .map(|bin| support::Gateway::start_bin("none", std::path::Path::new(&bin)));
+        .map(|bin| support::Gateway::start_b("none", std::path::Path::new(&bin)));
     if let Some(b) = &gateway_b {
         let created = admin
             .post(format!("{}/adapters", b.base))

@@ -2,12 +2,14 @@
 # Data plane against a trivial upstream: nginx answering a fixed 1 KiB JSON-RPC result from
 # memory, so the upstream costs almost nothing and the proxies are what is measured. Targets,
 # interleaved in ROUNDS rounds: the upstream direct, nginx as a plain reverse proxy (keep-alive
-# pool, buffering off) and the gateway (a `url` adapter). Three request kinds:
+# pool, buffering off) with 2 workers (`nginx`) and with 1 (`nginx1`), and the gateway (a `url`
+# adapter). Three request kinds:
 #   stateless  2026-07-28 tools/call (MCP-Protocol-Version, Mcp-Method, Mcp-Name), JSON answer
 #   sse        the same, answered as a one-event text/event-stream
 #   session    2025 tools/call in a session (the gateway opens its sealed token per request)
 # wrk -t1 -c1 for latency (p50, p99) and -t2 -c32 for throughput; medians over the rounds, and
-# "added" = proxy minus direct in the same round. CPU per request from /proc.
+# "added" = proxy minus direct in the same round; throughput also as the median over rounds of
+# its ratio to each nginx's in the same round. CPU per request from /proc.
 # With CALLGRIND=1 it also counts instructions per request (valgrind --tool=callgrind) for the
 # gateway and for an nginx proxy (one process), each serving N requests
 # (CALLGRIND_REQUESTS, default 2000), for each kind; CALLGRIND_KEEP=DIR keeps the profiles for
@@ -80,6 +82,10 @@ NGINX
 }
 nginx_proxy_conf "$work/proxy.conf" "$ng" "$work/proxy.pid" "worker_processes 2;"
 /usr/sbin/nginx -c "$work/proxy.conf"
+# The same proxy with one worker: the like-for-like peer of a one-thread gateway.
+ng1=$(port)
+nginx_proxy_conf "$work/proxy1.conf" "$ng1" "$work/proxy1.pid" "worker_processes 1;"
+/usr/sbin/nginx -c "$work/proxy1.conf"
 
 cat > "$work/config.toml" <<TOML
 [server]
@@ -98,8 +104,8 @@ url = "http://127.0.0.1:$up/sse"
 TOML
 RUST_LOG=warn "$gateway_bin" serve --config "$work/config.toml" >"$work/gateway.log" 2>&1 &
 pids+=($!); gw_pid=$!
-wait_port "$up"; wait_port "$ng"; wait_port "$gw"
-targets="direct nginx gateway"
+wait_port "$up"; wait_port "$ng"; wait_port "$ng1"; wait_port "$gw"
+targets="direct nginx nginx1 gateway"
 if [ -n "${GATEWAY_BIN_B:-}" ]; then
   # A second gateway build, its own port and store, in the same rounds: an A/B in one run.
   gwb=$(port)
@@ -108,11 +114,12 @@ if [ -n "${GATEWAY_BIN_B:-}" ]; then
   RUST_LOG=warn "$GATEWAY_BIN_B" serve --config "$work/config-b.toml" >"$work/gateway-b.log" 2>&1 &
   pids+=($!); gwb_pid=$!
   wait_port "$gwb"
-  targets="direct nginx gateway gateway-b"
+  targets="direct nginx nginx1 gateway gateway-b"
 fi
 sleep 0.5
 up_pids=$(pgrep -P "$(cat "$work/upstream.pid")" | tr '\n' ' ')
 ng_pids=$(pgrep -P "$(cat "$work/proxy.pid")" | tr '\n' ' ')
+ng1_pids=$(pgrep -P "$(cat "$work/proxy1.pid")" | tr '\n' ' ')
 
 # A 2025 session through each target: the token the client holds.
 session() { # URL
@@ -124,6 +131,7 @@ session() { # URL
 declare -A sid
 sid[direct]=$(session "http://127.0.0.1:$up/mcp")
 sid[nginx]=$(session "http://127.0.0.1:$ng/mcp")
+sid[nginx1]=$(session "http://127.0.0.1:$ng1/mcp")
 sid[gateway]=$(session "http://127.0.0.1:$gw/adapters/fixed/mcp")
 [ -z "${GATEWAY_BIN_B:-}" ] || sid[gateway-b]=$(session "http://127.0.0.1:$gwb/adapters/fixed/mcp")
 for t in $targets; do [ -n "${sid[$t]}" ] || { echo "no session id from $t" >&2; exit 1; }; done
@@ -134,13 +142,15 @@ url() { # TARGET KIND
     direct:*) echo "http://127.0.0.1:$up/mcp" ;;
     nginx:sse) echo "http://127.0.0.1:$ng/sse" ;;
     nginx:*) echo "http://127.0.0.1:$ng/mcp" ;;
+    nginx1:sse) echo "http://127.0.0.1:$ng1/sse" ;;
+    nginx1:*) echo "http://127.0.0.1:$ng1/mcp" ;;
     gateway:sse) echo "http://127.0.0.1:$gw/adapters/fixed-sse/mcp" ;;
     gateway:*) echo "http://127.0.0.1:$gw/adapters/fixed/mcp" ;;
     gateway-b:sse) echo "http://127.0.0.1:$gwb/adapters/fixed-sse/mcp" ;;
     gateway-b:*) echo "http://127.0.0.1:$gwb/adapters/fixed/mcp" ;;
   esac
 }
-pids_of() { case "$1" in direct) echo "$up_pids" ;; nginx) echo "$ng_pids" ;; gateway) echo "$gw_pid" ;; gateway-b) echo "$gwb_pid" ;; esac; }
+pids_of() { case "$1" in direct) echo "$up_pids" ;; nginx) echo "$ng_pids" ;; nginx1) echo "$ng1_pids" ;; gateway) echo "$gw_pid" ;; gateway-b) echo "$gwb_pid" ;; esac; }
 
 cat > "$work/call.lua" <<'LUA'
 -- A 1 KiB tools/call; KIND=session adds the session id, else the 2026-07-28 stateless headers.
@@ -201,7 +211,8 @@ import sys, statistics as st
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 print(f"1 KiB tools/call against a fixed-answer nginx upstream; {sys.argv[2]} interleaved rounds;"
       f" latency wrk -t1 -c1 2 s, throughput wrk -t2 -c32 {sys.argv[3]} s; medians over rounds")
-print(f"{'kind':<10}{'target':<9}{'p50 us':>8}{'added':>8}{'p99 us':>8}{'added':>8}{'req/s':>9}{'x nginx':>8}{'CPU us/req':>11}")
+print("x nginx / x nginx1: median over rounds of throughput relative to the 2-worker / 1-worker nginx proxy in the same round")
+print(f"{'kind':<10}{'target':<10}{'p50 us':>8}{'added':>8}{'p99 us':>8}{'added':>8}{'req/s':>9}{'x nginx':>8}{'x nginx1':>9}{'CPU us/req':>11}")
 for kind in ("stateless", "sse", "session"):
     by = {}
     for r, k, t, p50, p99, rps, cpu in rows:
@@ -209,14 +220,17 @@ for kind in ("stateless", "sse", "session"):
             by.setdefault(t, []).append((int(r), float(p50), float(p99), float(rps), float(cpu)))
     direct = {r: (p50, p99) for r, p50, p99, _, _ in by["direct"]}
     med = lambda xs: st.median(xs)
-    nginx_rps = med([x[3] for x in by["nginx"]])
+    rps_of = lambda t: {r: rps for r, _, _, rps, _ in by[t]}
+    nginx_rps, nginx1_rps = rps_of("nginx"), rps_of("nginx1")
     for t in sys.argv[4].split():
         xs = by[t]
         add50 = med([p50 - direct[r][0] for r, p50, _, _, _ in xs])
         add99 = med([p99 - direct[r][1] for r, _, p99, _, _ in xs])
         rps = med([x[3] for x in xs])
-        print(f"{kind:<10}{t:<9}{med([x[1] for x in xs]):>8.0f}{add50:>8.0f}{med([x[2] for x in xs]):>8.0f}"
-              f"{add99:>8.0f}{rps:>9.0f}{rps / nginx_rps:>8.2f}{med([x[4] for x in xs]):>11.1f}")
+        vs = med([x[3] / nginx_rps[x[0]] for x in xs])
+        vs1 = med([x[3] / nginx1_rps[x[0]] for x in xs])
+        print(f"{kind:<10}{t:<10}{med([x[1] for x in xs]):>8.0f}{add50:>8.0f}{med([x[2] for x in xs]):>8.0f}"
+              f"{add99:>8.0f}{rps:>9.0f}{vs:>8.2f}{vs1:>9.2f}{med([x[4] for x in xs]):>11.1f}")
 PY
 
 fi

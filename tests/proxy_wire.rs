@@ -831,20 +831,58 @@ async fn plain_posts_take_the_wire_path_byte_for_byte() {
         "passed through as sent"
     );
 
-    // A GET moves this connection to hyper for good; its answer then comes re-encoded.
+    // A 2025 session's GET stream and its DELETE stay on the wire path too: the stream passes
+    // byte for byte; a successful DELETE is answered 204 (the general path's rule).
     client
         .send(
             format!("GET {PATH} HTTP/1.1\r\nhost: gateway\r\naccept: text/event-stream\r\n\r\n")
                 .as_bytes(),
         )
         .await;
-    let (conn, _) = upstream.next_request().await;
+    let (conn, request) = upstream.next_request().await;
+    assert_eq!(request.method, "GET");
+    assert!(
+        request.headers.get("content-length").is_none(),
+        "{request:?}"
+    );
     upstream.send(conn, &answer).await;
     let head = client.read_head().await;
     assert_eq!(head.status, 200, "{head:?}");
-    let (_, body) = client.read_body(&head).await;
-    assert_eq!(body, b"hello world");
+    assert_eq!(
+        client.read_raw(framed.len()).await,
+        framed,
+        "GET passed through as sent"
+    );
+    client
+        .send(format!("DELETE {PATH} HTTP/1.1\r\nhost: gateway\r\n\r\n").as_bytes())
+        .await;
+    let (conn, request) = upstream.next_request().await;
+    assert_eq!(request.method, "DELETE");
+    upstream
+        .send(conn, b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+        .await;
+    let head = client.read_head().await;
+    assert_eq!(head.status, 204, "{head:?}");
+    assert!(head.headers.get("content-length").is_none(), "{head:?}");
     client.send(&post(2, "")).await;
+    let (conn, _) = upstream.next_request().await;
+    upstream.send(conn, &answer).await;
+    client.read_head().await;
+    assert_eq!(
+        client.read_raw(framed.len()).await,
+        framed,
+        "still on the wire path"
+    );
+
+    // A request that is not the data plane's (here the API's health check) moves this
+    // connection to hyper for good; the data plane's answers then come re-encoded.
+    client
+        .send(b"GET /healthz HTTP/1.1\r\nhost: gateway\r\n\r\n")
+        .await;
+    let head = client.read_head().await;
+    assert_eq!(head.status, 200, "{head:?}");
+    client.read_body(&head).await;
+    client.send(&post(3, "")).await;
     let (conn, _) = upstream.next_request().await;
     upstream.send(conn, &answer).await;
     client.read_head().await;

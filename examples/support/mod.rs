@@ -42,17 +42,25 @@ impl Gateway {
         let bin = std::env::var_os("GATEWAY_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| sibling("mcp-gateway"));
-        Gateway::start_bin(kind, &bin)
+        Gateway::start_with(kind, &bin, std::env::var("GATEWAY_THREADS").ok())
     }
 
-    /// Starts the gateway binary `bin`, as [`Gateway::start`] does.
-    pub fn start_bin(kind: &str, bin: &std::path::Path) -> Gateway {
+    /// Starts the second build of an A/B (`GATEWAY_BIN_B`): `GATEWAY_THREADS_B` sets its
+    /// `server.threads` (else `GATEWAY_THREADS` does), so one build can be compared with itself
+    /// under another setting.
+    pub fn start_b(kind: &str, bin: &std::path::Path) -> Gateway {
+        let threads =
+            std::env::var("GATEWAY_THREADS_B").or_else(|_| std::env::var("GATEWAY_THREADS"));
+        Gateway::start_with(kind, bin, threads.ok())
+    }
+
+    fn start_with(kind: &str, bin: &std::path::Path, threads: Option<String>) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("bench.db");
         let config = dir.path().join("config.toml");
-        let server = match std::env::var("GATEWAY_THREADS") {
-            Ok(threads) => format!("[server]\nthreads = {threads}\n"),
-            Err(_) => String::new(),
+        let server = match threads {
+            Some(threads) => format!("[server]\nthreads = {threads}\n"),
+            None => String::new(),
         };
         std::fs::write(
             &config,

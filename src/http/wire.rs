@@ -1,12 +1,13 @@
 //! The wire path's side of a connection: reads requests itself, parsing each head once, while they
-//! are data-plane `POST`s the proxy carries as bytes ([`crate::services::proxy::WireRequest`]);
+//! are data-plane requests the proxy carries as bytes ([`crate::services::proxy::WireRequest`]);
 //! hands the connection to hyper at the first that is not one.
 //!
 //! A request takes the wire path only when all of this holds; anything else, including every
 //! malformed request, is hyper's to answer, exactly as before:
-//! HTTP/1.1; `POST` to `/adapters/{name}/mcp` (a name needing no decoding); one `Content-Length`
-//! within `proxy.max_body_bytes`; no `Transfer-Encoding`, `Expect` or `Upgrade`; an adapter the
-//! proxy reaches over plain HTTP.
+//! HTTP/1.1 to `/adapters/{name}/mcp` (a name needing no decoding); a `POST` with one
+//! `Content-Length` within `proxy.max_body_bytes`, or a `GET` or `DELETE` without a body (the
+//! stream a 2025 session listens on, its end); no `Transfer-Encoding`, `Expect` or `Upgrade`; an
+//! adapter the proxy reaches over plain HTTP.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,6 +15,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
+use http::Method;
 use httparse::{Header, Status};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
@@ -68,7 +70,9 @@ enum Step {
 /// What a request on the wire path is.
 struct Plan {
     adapter: Arc<Resource>,
-    length: usize,
+    method: Method,
+    /// The body's length; `None`: no `Content-Length` (a `GET` or `DELETE` without a body).
+    length: Option<usize>,
     close: bool,
 }
 
@@ -90,7 +94,7 @@ async fn next(front: &Front, peer: SocketAddr, stream: &mut TcpStream, buf: &mut
         let Some(plan) = plan(front, &parsed) else {
             return Step::HandOff;
         };
-        let total = head_len + plan.length;
+        let total = head_len + plan.length.unwrap_or(0);
         if buf.len() < total {
             let wanted = total - buf.len();
             if !read_more(stream, buf, wanted).await {
@@ -99,7 +103,9 @@ async fn next(front: &Front, peer: SocketAddr, stream: &mut TcpStream, buf: &mut
             continue;
         }
         let request = WireRequest {
+            method: plan.method,
             target: parsed.path.unwrap_or("/"),
+            length: plan.length,
             headers: parsed.headers,
             body: &buf[head_len..total],
             close: plan.close,
@@ -125,7 +131,13 @@ async fn read_more(stream: &mut TcpStream, buf: &mut BytesMut, wanted: usize) ->
 
 /// The wire path's plan for a parsed request head, or `None` when it is hyper's.
 fn plan(front: &Front, parsed: &httparse::Request<'_, '_>) -> Option<Plan> {
-    if parsed.version != Some(1) || parsed.method != Some("POST") {
+    let method = match parsed.method {
+        Some("POST") => Method::POST,
+        Some("GET") => Method::GET,
+        Some("DELETE") => Method::DELETE,
+        _ => return None,
+    };
+    if parsed.version != Some(1) {
         return None;
     }
     let target = parsed.path?;
@@ -154,10 +166,18 @@ fn plan(front: &Front, parsed: &httparse::Request<'_, '_>) -> Option<Plan> {
             }
         }
     }
-    let length = length?;
-    let adapter = front.proxy().wire_adapter(name, length as u64)?;
+    // A POST says how long its body is; a GET or DELETE has none (at most `Content-Length: 0`).
+    match (&method, length) {
+        (&Method::POST, None) => return None,
+        (&Method::POST, Some(_)) | (_, None | Some(0)) => {}
+        _ => return None,
+    }
+    let adapter = front
+        .proxy()
+        .wire_adapter(name, length.unwrap_or(0) as u64)?;
     Some(Plan {
         adapter,
+        method,
         length,
         close,
     })

@@ -70,6 +70,7 @@ fn push_status_line(out: &mut Vec<u8>, status: http::StatusCode) {
 
 /// What the upstream request says besides the client's headers.
 pub(super) struct Upstream<'a> {
+    pub method: &'a str,
     /// `path?query` of the upstream URL.
     pub path_and_query: &'a str,
     pub authority: &'a str,
@@ -78,13 +79,15 @@ pub(super) struct Upstream<'a> {
     pub peer: std::net::SocketAddr,
     pub host: Option<&'a [u8]>,
     pub session: Option<&'a str>,
-    pub content_length: usize,
+    /// The body's length (`None`: a `GET` or `DELETE` that had no `Content-Length`).
+    pub content_length: Option<usize>,
 }
 
-/// Appends the upstream request head of a `POST`: the client's headers minus what hygiene drops
-/// and what the gateway sets, then the gateway's own.
+/// Appends the upstream request head: the client's headers minus what hygiene drops and what the
+/// gateway sets, then the gateway's own.
 pub(super) fn upstream_head(out: &mut Vec<u8>, client: &[Header<'_>], up: &Upstream<'_>) {
-    out.extend_from_slice(b"POST ");
+    out.extend_from_slice(up.method.as_bytes());
+    out.push(b' ');
     out.extend_from_slice(up.path_and_query.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
     let named = connection_named(connection_values(client));
@@ -123,7 +126,9 @@ pub(super) fn upstream_head(out: &mut Vec<u8>, client: &[Header<'_>], up: &Upstr
     if let Some(session) = up.session.filter(|s| writable(s.as_bytes())) {
         push_header(out, "mcp-session-id", session.as_bytes());
     }
-    push_length(out, up.content_length as u64);
+    if let Some(length) = up.content_length {
+        push_length(out, length as u64);
+    }
     out.extend_from_slice(b"\r\n");
 }
 
@@ -237,7 +242,10 @@ pub(super) fn own_head(
     if !response.headers.contains_key(http::header::DATE) {
         push_header(out, "date", date);
     }
-    push_length(out, length as u64);
+    // A 204 (the end of a session) has no body and must not say how long it is.
+    if response.status != http::StatusCode::NO_CONTENT {
+        push_length(out, length as u64);
+    }
     if close {
         out.extend_from_slice(b"connection: close\r\n");
     }
@@ -331,13 +339,14 @@ mod tests {
                 &mut out,
                 parsed.headers,
                 &Upstream {
+                    method: "POST",
                     path_and_query: "/mcp?x=1",
                     authority: "127.0.0.1:49153",
                     identity: identity(),
                     peer,
                     host: Some(b"gateway.example.com"),
                     session,
-                    content_length: 2,
+                    content_length: Some(2),
                 },
             );
             assert!(out.starts_with(b"POST /mcp?x=1 HTTP/1.1\r\n"));
@@ -356,6 +365,39 @@ mod tests {
                 "roles {roles:?} user {user:?}"
             );
         }
+    }
+
+    /// A bodiless `GET` or `DELETE` goes upstream with its method and no `Content-Length`.
+    #[test]
+    fn bodiless_requests_keep_their_method_and_have_no_length() {
+        let raw = b"GET /adapters/a/mcp HTTP/1.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: t\r\n\r\n";
+        let mut slots = [httparse::EMPTY_HEADER; 64];
+        let mut parsed = httparse::Request::new(&mut slots);
+        parsed.parse(raw).expect("parses");
+        let roles = vec![];
+        let mut out = Vec::new();
+        upstream_head(
+            &mut out,
+            parsed.headers,
+            &Upstream {
+                method: "GET",
+                path_and_query: "/mcp",
+                authority: "127.0.0.1:49153",
+                identity: Identity {
+                    user_id: "alice",
+                    roles: &roles,
+                },
+                peer: "127.0.0.1:5555".parse().expect("addr"),
+                host: None,
+                session: Some("upstream-sid"),
+                content_length: None,
+            },
+        );
+        assert!(out.starts_with(b"GET /mcp HTTP/1.1\r\n"), "{out:?}");
+        let wire = parse_request(&out);
+        assert!(!wire.contains_key(http::header::CONTENT_LENGTH), "{wire:?}");
+        assert_eq!(wire["mcp-session-id"], "upstream-sid");
+        assert_eq!(wire["accept"], "text/event-stream");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The wire path: the data plane's everyday request, a `POST` whose whole body the front door
-//! already holds, for an adapter reached over plain HTTP, proxied as bytes. The front door parses
+//! The wire path: the data plane's everyday requests (a `POST` whose whole body the front door
+//! already holds; a 2025 session's bodiless `GET` stream and `DELETE`), for an adapter reached
+//! over plain HTTP, proxied as bytes. The front door parses
 //! the request head once; the upstream's head is written from it ([`head`]), the upstream's
 //! answer head is parsed once and rewritten for the client, and the body passes through as it
 //! arrives, its framing followed ([`framing`]) but not re-encoded. The phases and every rule are
@@ -43,10 +44,14 @@ use framing::Framing;
 pub use framing::parse_decimal as content_length;
 use head::{Client, Downstream, Upstream};
 
-/// A data-plane `POST` as the front door parsed it, body in hand.
+/// A data-plane request as the front door parsed it, body in hand: a `POST`, or a bodiless
+/// `GET` or `DELETE`.
 pub struct WireRequest<'a> {
+    pub method: Method,
     /// The request target as sent: `/adapters/{name}/mcp`, maybe with a query.
     pub target: &'a str,
+    /// The request's `Content-Length` (always there on a `POST`).
+    pub length: Option<usize>,
     pub headers: &'a [Header<'a>],
     pub body: &'a [u8],
     /// The client asked for the connection to close after this exchange.
@@ -79,7 +84,7 @@ struct Answer {
 }
 
 impl Proxy {
-    /// The adapter, when the wire path can carry a `POST` of `length` bytes to it: it exists and
+    /// The adapter, when the wire path can carry a request of `length` bytes to it: it exists and
     /// is reached over plain HTTP (a `url` adapter's `http://` URL or the replicas the runtime
     /// deployed), and the body is within `proxy.max_body_bytes` (the general path refuses it).
     pub fn wire_adapter(&self, name: &str, length: u64) -> Option<Arc<Resource>> {
@@ -94,7 +99,7 @@ impl Proxy {
         (plain && !adapter.spec.is_stdio()).then_some(adapter)
     }
 
-    /// Proxies one `POST` for `adapter` and writes the answer to `client`.
+    /// Proxies one request for `adapter` and writes the answer to `client`.
     pub async fn relay(
         &self,
         peer: SocketAddr,
@@ -110,16 +115,30 @@ impl Proxy {
             .exchange_wire(peer, adapter, request, cors, &mut deadline)
             .await
         {
+            Ok(answer) if request.method == Method::DELETE && answer.status.is_success() => {
+                adapter
+                    .metrics
+                    .answered(&request.method, answer.status, started.elapsed());
+                // As on the general path: clients of the 1.x Python SDK treat 202 as an error;
+                // the session is over either way (the upstream's connection, its answer unread,
+                // is not reused).
+                drop(answer);
+                let mut response = Response::new(axum::body::Body::empty());
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                let origin = origin.and_then(|o| HeaderValue::from_bytes(o).ok());
+                self.door.add_cors(origin, &mut response);
+                write_own(client, response, request.close).await
+            }
             Ok(answer) => {
                 adapter
                     .metrics
-                    .answered(&Method::POST, answer.status, started.elapsed());
+                    .answered(&request.method, answer.status, started.elapsed());
                 self.pass_on(answer, client, request.close, deadline).await
             }
             Err(mut response) => {
                 adapter
                     .metrics
-                    .answered(&Method::POST, response.status(), started.elapsed());
+                    .answered(&request.method, response.status(), started.elapsed());
                 let origin = origin.and_then(|o| HeaderValue::from_bytes(o).ok());
                 self.door.add_cors(origin, &mut response);
                 write_own(client, response, request.close).await
@@ -178,6 +197,7 @@ impl Proxy {
                 &mut bytes,
                 request.headers,
                 &Upstream {
+                    method: request.method.as_str(),
                     path_and_query: target.uri.path_and_query().map_or("/", |pq| pq.as_str()),
                     authority: authority.as_str(),
                     identity: Identity {
@@ -187,7 +207,7 @@ impl Proxy {
                     peer,
                     host: find(request.headers, "host"),
                     session: session.as_ref().map(|c| c.upstream.as_str()),
-                    content_length: request.body.len(),
+                    content_length: request.length,
                 },
             );
             bytes.extend_from_slice(request.body);
