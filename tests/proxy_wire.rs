@@ -801,7 +801,38 @@ async fn refusals_keep_the_connection_and_allowed_origins_get_cors() {
         .expect("exposed headers");
     assert!(exposed.contains("Mcp-Session-Id"), "{exposed}");
 
-    // Only the last request reached the upstream; every refusal stayed in the gateway.
+    // Preflights: a foreign origin is refused, an allowed one granted what it asks.
+    let preflight = |origin: &str| {
+        format!(
+            "OPTIONS {PATH} HTTP/1.1\r\nhost: gateway\r\norigin: {origin}\r\n\
+             access-control-request-method: POST\r\naccess-control-request-headers: mcp-session-id\r\n\r\n"
+        )
+    };
+    client
+        .send(preflight("https://evil.example").as_bytes())
+        .await;
+    let refused = client.read_response().await;
+    assert_eq!(refused.head.status, 403, "{:?}", refused.head);
+    assert!(refused.header("access-control-allow-origin").is_none());
+    client
+        .send(preflight("http://localhost:3000").as_bytes())
+        .await;
+    let granted = client.read_response().await;
+    assert_eq!(granted.head.status, 204, "{:?}", granted.head);
+    assert_eq!(
+        granted.header("access-control-allow-origin"),
+        Some("http://localhost:3000")
+    );
+    assert_eq!(
+        granted.header("access-control-allow-headers"),
+        Some("mcp-session-id")
+    );
+    let methods = granted
+        .header("access-control-allow-methods")
+        .expect("allowed methods");
+    assert!(methods.contains("POST"), "{methods}");
+
+    // Only one request reached the upstream; every refusal and preflight stayed in the gateway.
     let seen = seen.lock().expect("seen");
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].1.json()["id"], json!(4));
@@ -809,8 +840,9 @@ async fn refusals_keep_the_connection_and_allowed_origins_get_cors() {
 
 /// A plain POST's answer takes the gateway's own HTTP/1.1 path: the upstream's chunked framing
 /// reaches the client byte for byte, chunk extensions and boundaries included (hyper would decode
-/// and re-encode it, dropping the extensions). After a `GET` hands the connection to hyper, the
-/// same answer arrives re-encoded: both paths are in use, and the test tells them apart.
+/// and re-encode it, dropping the extensions). A `GET` stream, a `DELETE` and a CORS preflight
+/// keep the connection there; after an API request hands it to hyper, the same answer arrives
+/// re-encoded: both paths are in use, and the test tells them apart.
 #[tokio::test]
 async fn plain_posts_take_the_wire_path_byte_for_byte() {
     let mut upstream = Upstream::start().await;
@@ -864,6 +896,18 @@ async fn plain_posts_take_the_wire_path_byte_for_byte() {
     let head = client.read_head().await;
     assert_eq!(head.status, 204, "{head:?}");
     assert!(head.headers.get("content-length").is_none(), "{head:?}");
+    // So does a browser's CORS preflight, answered by the gateway.
+    client
+        .send(
+            format!(
+                "OPTIONS {PATH} HTTP/1.1\r\nhost: gateway\r\norigin: http://localhost:3000\r\n\
+                 access-control-request-method: POST\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await;
+    let head = client.read_head().await;
+    assert_eq!(head.status, 204, "{head:?}");
     client.send(&post(2, "")).await;
     let (conn, _) = upstream.next_request().await;
     upstream.send(conn, &answer).await;

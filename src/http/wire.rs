@@ -5,9 +5,9 @@
 //! A request takes the wire path only when all of this holds; anything else, including every
 //! malformed request, is hyper's to answer, exactly as before:
 //! HTTP/1.1 to `/adapters/{name}/mcp` (a name needing no decoding); a `POST` with one
-//! `Content-Length` within `proxy.max_body_bytes`, or a `GET` or `DELETE` without a body (the
-//! stream a 2025 session listens on, its end); no `Transfer-Encoding`, `Expect` or `Upgrade`; an
-//! adapter the proxy reaches over plain HTTP.
+//! `Content-Length` within `proxy.max_body_bytes`, or a `GET`, `DELETE` or `OPTIONS` without a
+//! body (the stream a 2025 session listens on, its end, a browser's CORS preflight); no
+//! `Transfer-Encoding`, `Expect` or `Upgrade`; an adapter the proxy reaches over plain HTTP.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -135,6 +135,7 @@ fn plan(front: &Front, parsed: &httparse::Request<'_, '_>) -> Option<Plan> {
         Some("POST") => Method::POST,
         Some("GET") => Method::GET,
         Some("DELETE") => Method::DELETE,
+        Some("OPTIONS") => Method::OPTIONS,
         _ => return None,
     };
     if parsed.version != Some(1) {
@@ -166,7 +167,8 @@ fn plan(front: &Front, parsed: &httparse::Request<'_, '_>) -> Option<Plan> {
             }
         }
     }
-    // A POST says how long its body is; a GET or DELETE has none (at most `Content-Length: 0`).
+    // A POST says how long its body is; a GET, DELETE or OPTIONS has none (at most
+    // `Content-Length: 0`).
     match (&method, length) {
         (&Method::POST, None) => return None,
         (&Method::POST, Some(_)) | (_, None | Some(0)) => {}

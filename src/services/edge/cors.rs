@@ -36,7 +36,13 @@ impl Door {
     /// The answer to a CORS preflight (`OPTIONS`) on an MCP endpoint: 403 for an origin that is
     /// not allowed, else 204, with the CORS grants when `proxy.cors` is on.
     pub fn preflight(&self, request: &Request) -> Response {
-        let origin = request.headers().get(header::ORIGIN).cloned();
+        self.preflight_for(request.headers())
+    }
+
+    /// [`Door::preflight`] from the request's headers (only `Origin` and
+    /// `Access-Control-Request-Headers` are read).
+    pub fn preflight_for(&self, headers: &http::HeaderMap) -> Response {
+        let origin = headers.get(header::ORIGIN).cloned();
         if let Some(refused) = self.refuse_origin(origin.as_ref()) {
             return refused;
         }
@@ -48,8 +54,7 @@ impl Door {
                 header::ACCESS_CONTROL_ALLOW_METHODS,
                 HeaderValue::from_static("GET, POST, DELETE, OPTIONS"),
             );
-            let asked = request
-                .headers()
+            let asked = headers
                 .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
                 .cloned()
                 .unwrap_or(HeaderValue::from_static(

@@ -1,6 +1,6 @@
 //! The wire path: the data plane's everyday requests (a `POST` whose whole body the front door
 //! already holds; a 2025 session's bodiless `GET` stream and `DELETE`), for an adapter reached
-//! over plain HTTP, proxied as bytes. The front door parses
+//! over plain HTTP, proxied as bytes; a browser's CORS preflight is answered there too. The front door parses
 //! the request head once; the upstream's head is written from it ([`head`]), the upstream's
 //! answer head is parsed once and rewritten for the client, and the body passes through as it
 //! arrives, its framing followed ([`framing`]) but not re-encoded. The phases and every rule are
@@ -45,7 +45,7 @@ pub use framing::parse_decimal as content_length;
 use head::{Client, Downstream, Upstream};
 
 /// A data-plane request as the front door parsed it, body in hand: a `POST`, or a bodiless
-/// `GET` or `DELETE`.
+/// `GET`, `DELETE` or `OPTIONS`.
 pub struct WireRequest<'a> {
     pub method: Method,
     /// The request target as sent: `/adapters/{name}/mcp`, maybe with a query.
@@ -107,6 +107,21 @@ impl Proxy {
         request: &WireRequest<'_>,
         client: &mut TcpStream,
     ) -> std::io::Result<Relayed> {
+        if request.method == Method::OPTIONS {
+            // A CORS preflight, answered by the gateway as on the general path (not counted).
+            let mut asked = HeaderMap::new();
+            for name in [
+                http::header::ORIGIN,
+                http::header::ACCESS_CONTROL_REQUEST_HEADERS,
+            ] {
+                if let Some(value) = find(request.headers, name.as_str())
+                    .and_then(|v| HeaderValue::from_bytes(v).ok())
+                {
+                    asked.insert(name, value);
+                }
+            }
+            return write_own(client, self.door.preflight_for(&asked), request.close).await;
+        }
         let started = Instant::now();
         let origin = find(request.headers, "origin");
         let cors = origin.filter(|o| self.door.cors_grant(o));
