@@ -71,7 +71,7 @@ enum Step {
 struct Plan {
     adapter: Arc<Resource>,
     method: Method,
-    /// The body's length; `None`: no `Content-Length` (a `GET` or `DELETE` without a body).
+    /// The body's length; `None`: no `Content-Length` (a bodiless `GET`, `DELETE` or `OPTIONS`).
     length: Option<usize>,
     close: bool,
 }
@@ -169,10 +169,13 @@ fn plan(front: &Front, parsed: &httparse::Request<'_, '_>) -> Option<Plan> {
     }
     // A POST says how long its body is; a GET, DELETE or OPTIONS has none (at most
     // `Content-Length: 0`).
-    match (&method, length) {
-        (&Method::POST, None) => return None,
-        (&Method::POST, Some(_)) | (_, None | Some(0)) => {}
-        _ => return None,
+    let fits = if method == Method::POST {
+        length.is_some()
+    } else {
+        matches!(length, None | Some(0))
+    };
+    if !fits {
+        return None;
     }
     let adapter = front
         .proxy()

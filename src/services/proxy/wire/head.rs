@@ -79,7 +79,7 @@ pub(super) struct Upstream<'a> {
     pub peer: std::net::SocketAddr,
     pub host: Option<&'a [u8]>,
     pub session: Option<&'a str>,
-    /// The body's length (`None`: a `GET` or `DELETE` that had no `Content-Length`).
+    /// The body's length (`None`: a bodiless `GET` or `DELETE` that had no `Content-Length`).
     pub content_length: Option<usize>,
 }
 

@@ -1,9 +1,9 @@
 //! The wire path: the data plane's everyday requests (a `POST` whose whole body the front door
 //! already holds; a 2025 session's bodiless `GET` stream and `DELETE`), for an adapter reached
-//! over plain HTTP, proxied as bytes; a browser's CORS preflight is answered there too. The front door parses
-//! the request head once; the upstream's head is written from it ([`head`]), the upstream's
-//! answer head is parsed once and rewritten for the client, and the body passes through as it
-//! arrives, its framing followed ([`framing`]) but not re-encoded. The phases and every rule are
+//! over plain HTTP, proxied as bytes; a browser's CORS preflight is answered there too. The
+//! front door parses the request head once; the upstream's head is written from it ([`head`]),
+//! the upstream's answer head is parsed once and rewritten for the client, and the body passes
+//! through as it arrives, its framing followed ([`framing`]) but not re-encoded. The phases and every rule are
 //! the proxy's own (admission, session tokens, replica choice, one retry on another replica,
 //! hygiene, metrics, CORS, the idle timeout); only the HTTP machinery between them is left out.
 //! Anything else (other methods, streamed or unknown-length bodies, stdio and `https` adapters)
