@@ -14,7 +14,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::wire::{
-    Framing, LAST_CHUNK, Response, STEP, Upstream, Wire, chunk, json_response, result_body, within,
+    Framing, Head, LAST_CHUNK, Request, Response, STEP, Upstream, Wire, chunk, json_response,
+    result_body, within,
 };
 use common::{Gateway, client, config_none};
 use serde_json::{Value, json};
@@ -838,6 +839,20 @@ async fn refusals_keep_the_connection_and_allowed_origins_get_cors() {
     assert_eq!(seen[0].1.json()["id"], json!(4));
 }
 
+/// Sends `request`, answers it upstream with `answer` as raw bytes, and reads the client's
+/// response head (its body is left unread): what the upstream received, and that head.
+async fn relayed(
+    client: &mut Wire,
+    upstream: &mut Upstream,
+    request: &[u8],
+    answer: &[u8],
+) -> (Request, Head) {
+    client.send(request).await;
+    let (conn, received) = upstream.next_request().await;
+    upstream.send(conn, answer).await;
+    (received, client.read_head().await)
+}
+
 /// A plain POST's answer takes the gateway's own HTTP/1.1 path: the upstream's chunked framing
 /// reaches the client byte for byte, chunk extensions and boundaries included (hyper would decode
 /// and re-encode it, dropping the extensions). A `GET` stream, a `DELETE` and a CORS preflight
@@ -852,10 +867,7 @@ async fn plain_posts_take_the_wire_path_byte_for_byte() {
     answer.extend_from_slice(framed);
 
     let mut client = Wire::connect(setup.addr).await;
-    client.send(&post(1, "")).await;
-    let (conn, _) = upstream.next_request().await;
-    upstream.send(conn, &answer).await;
-    let head = client.read_head().await;
+    let (_, head) = relayed(&mut client, &mut upstream, &post(1, ""), &answer).await;
     assert_eq!(head.status, 200, "{head:?}");
     assert_eq!(
         client.read_raw(framed.len()).await,
@@ -865,35 +877,23 @@ async fn plain_posts_take_the_wire_path_byte_for_byte() {
 
     // A 2025 session's GET stream and its DELETE stay on the wire path too: the stream passes
     // byte for byte; a successful DELETE is answered 204 (the general path's rule).
-    client
-        .send(
-            format!("GET {PATH} HTTP/1.1\r\nhost: gateway\r\naccept: text/event-stream\r\n\r\n")
-                .as_bytes(),
-        )
-        .await;
-    let (conn, request) = upstream.next_request().await;
+    let get = format!("GET {PATH} HTTP/1.1\r\nhost: gateway\r\naccept: text/event-stream\r\n\r\n");
+    let (request, head) = relayed(&mut client, &mut upstream, get.as_bytes(), &answer).await;
     assert_eq!(request.method, "GET");
     assert!(
         request.headers.get("content-length").is_none(),
         "{request:?}"
     );
-    upstream.send(conn, &answer).await;
-    let head = client.read_head().await;
     assert_eq!(head.status, 200, "{head:?}");
     assert_eq!(
         client.read_raw(framed.len()).await,
         framed,
         "GET passed through as sent"
     );
-    client
-        .send(format!("DELETE {PATH} HTTP/1.1\r\nhost: gateway\r\n\r\n").as_bytes())
-        .await;
-    let (conn, request) = upstream.next_request().await;
+    let delete = format!("DELETE {PATH} HTTP/1.1\r\nhost: gateway\r\n\r\n");
+    let accepted = b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n";
+    let (request, head) = relayed(&mut client, &mut upstream, delete.as_bytes(), accepted).await;
     assert_eq!(request.method, "DELETE");
-    upstream
-        .send(conn, b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
-        .await;
-    let head = client.read_head().await;
     assert_eq!(head.status, 204, "{head:?}");
     assert!(head.headers.get("content-length").is_none(), "{head:?}");
     // So does a browser's CORS preflight, answered by the gateway.
@@ -908,10 +908,7 @@ async fn plain_posts_take_the_wire_path_byte_for_byte() {
         .await;
     let head = client.read_head().await;
     assert_eq!(head.status, 204, "{head:?}");
-    client.send(&post(2, "")).await;
-    let (conn, _) = upstream.next_request().await;
-    upstream.send(conn, &answer).await;
-    client.read_head().await;
+    relayed(&mut client, &mut upstream, &post(2, ""), &answer).await;
     assert_eq!(
         client.read_raw(framed.len()).await,
         framed,
@@ -926,10 +923,7 @@ async fn plain_posts_take_the_wire_path_byte_for_byte() {
     let head = client.read_head().await;
     assert_eq!(head.status, 200, "{head:?}");
     client.read_body(&head).await;
-    client.send(&post(3, "")).await;
-    let (conn, _) = upstream.next_request().await;
-    upstream.send(conn, &answer).await;
-    client.read_head().await;
+    relayed(&mut client, &mut upstream, &post(3, ""), &answer).await;
     let raw = client.read_raw(4).await;
     assert_ne!(
         raw,

@@ -42,11 +42,8 @@ impl Proxy {
         if let Some(token) = minted {
             head.headers.insert(MCP_SESSION_ID.clone(), token);
         }
-        if *method == Method::DELETE && head.status.is_success() {
-            // Clients of the 1.x Python SDK treat 202 as an error; the session is over either way.
-            let mut response = Response::new(Body::empty());
-            *response.status_mut() = StatusCode::NO_CONTENT;
-            return response;
+        if let Some(ended) = session_ended(method, head.status) {
+            return ended;
         }
         Response::from_parts(head, body)
     }
@@ -100,4 +97,15 @@ pub(super) fn bad_session_id(adapter: &Resource, id: Option<Value>) -> Response 
         ),
         id,
     )
+}
+
+/// The client's answer to a `DELETE` the upstream accepted: `204`, whatever the upstream's success
+/// was (clients of the 1.x Python SDK treat 202 as an error; the session is over either way).
+/// `None` for any other request or answer.
+pub(super) fn session_ended(method: &Method, status: StatusCode) -> Option<Response> {
+    (*method == Method::DELETE && status.is_success()).then(|| {
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        response
+    })
 }

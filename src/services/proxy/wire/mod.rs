@@ -3,9 +3,10 @@
 //! over plain HTTP, proxied as bytes; a browser's CORS preflight is answered there too. The
 //! front door parses the request head once; the upstream's head is written from it ([`head`]),
 //! the upstream's answer head is parsed once and rewritten for the client, and the body passes
-//! through as it arrives, its framing followed ([`framing`]) but not re-encoded. The phases and every rule are
-//! the proxy's own (admission, session tokens, replica choice, one retry on another replica,
-//! hygiene, metrics, CORS, the idle timeout); only the HTTP machinery between them is left out.
+//! through as it arrives, its framing followed ([`framing`]) but not re-encoded. The phases and
+//! every rule are the proxy's own (admission, session tokens, replica choice, one retry on
+//! another replica, hygiene, metrics, CORS, the idle timeout); only the HTTP machinery between
+//! them is left out.
 //! Anything else (other methods, streamed or unknown-length bodies, stdio and `https` adapters)
 //! takes the general path.
 
@@ -29,7 +30,7 @@ use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
 use super::Proxy;
-use super::answer::bad_session_id;
+use super::answer::{bad_session_id, session_ended};
 use super::replies::session_rejected;
 use super::send::Failure;
 use super::upstream::Upstreams;
@@ -109,17 +110,7 @@ impl Proxy {
     ) -> std::io::Result<Relayed> {
         if request.method == Method::OPTIONS {
             // A CORS preflight, answered by the gateway as on the general path (not counted).
-            let mut asked = HeaderMap::new();
-            for name in [
-                http::header::ORIGIN,
-                http::header::ACCESS_CONTROL_REQUEST_HEADERS,
-            ] {
-                if let Some(value) = find(request.headers, name.as_str())
-                    .and_then(|v| HeaderValue::from_bytes(v).ok())
-                {
-                    asked.insert(name, value);
-                }
-            }
+            let asked = as_map(request.headers, PREFLIGHT_HEADERS);
             return write_own(client, self.door.preflight_for(&asked), request.close).await;
         }
         let started = Instant::now();
@@ -130,25 +121,19 @@ impl Proxy {
             .exchange_wire(peer, adapter, request, cors, &mut deadline)
             .await
         {
-            Ok(answer) if request.method == Method::DELETE && answer.status.is_success() => {
-                adapter
-                    .metrics
-                    .answered(&request.method, answer.status, started.elapsed());
-                // As on the general path: clients of the 1.x Python SDK treat 202 as an error;
-                // the session is over either way (the upstream's connection, its answer unread,
-                // is not reused).
-                drop(answer);
-                let mut response = Response::new(axum::body::Body::empty());
-                *response.status_mut() = StatusCode::NO_CONTENT;
-                let origin = origin.and_then(|o| HeaderValue::from_bytes(o).ok());
-                self.door.add_cors(origin, &mut response);
-                write_own(client, response, request.close).await
-            }
             Ok(answer) => {
                 adapter
                     .metrics
                     .answered(&request.method, answer.status, started.elapsed());
-                self.pass_on(answer, client, request.close, deadline).await
+                let Some(mut ended) = session_ended(&request.method, answer.status) else {
+                    return self.pass_on(answer, client, request.close, deadline).await;
+                };
+                // The general path's rule; the upstream's connection, its answer unread, is not
+                // reused.
+                drop(answer);
+                let origin = origin.and_then(|o| HeaderValue::from_bytes(o).ok());
+                self.door.add_cors(origin, &mut ended);
+                write_own(client, ended, request.close).await
             }
             Err(mut response) => {
                 adapter
@@ -176,7 +161,7 @@ impl Proxy {
             None => (request.target, None),
         };
         let caller = self
-            .admit(adapter, &admission_headers(request.headers), path)
+            .admit(adapter, &as_map(request.headers, &ADMISSION_HEADERS), path)
             .await?;
         let id = || request_id(request.body);
         let session = self
@@ -362,13 +347,14 @@ fn find<'a>(headers: &[Header<'a>], name: &str) -> Option<&'a [u8]> {
         .map(|h| h.value)
 }
 
-/// The headers admission reads, as a map.
-fn admission_headers(parsed: &[Header<'_>]) -> HeaderMap {
+/// What a CORS preflight reads.
+const PREFLIGHT_HEADERS: &[&str] = &["origin", "access-control-request-headers"];
+
+/// The parsed headers named in `names` (lowercase), as a map: what admission or a preflight reads.
+fn as_map(parsed: &[Header<'_>], names: &[&'static str]) -> HeaderMap {
     let mut map = HeaderMap::new();
     for header in parsed {
-        if let Some(name) = ADMISSION_HEADERS
-            .iter()
-            .find(|n| header.name.eq_ignore_ascii_case(n))
+        if let Some(name) = names.iter().find(|n| header.name.eq_ignore_ascii_case(n))
             && let Ok(value) = HeaderValue::from_bytes(header.value)
         {
             map.append(HeaderName::from_static(name), value);
@@ -481,7 +467,7 @@ mod tests {
                 value: b"alice",
             },
         ];
-        let map = admission_headers(&parsed);
+        let map = as_map(&parsed, &ADMISSION_HEADERS);
         assert_eq!(map.len(), 2);
         assert_eq!(map["authorization"], "Bearer t");
         assert_eq!(map["x-dev-userid"], "alice");
