@@ -157,8 +157,11 @@ pub fn upstream_request(
 /// Filters upstream response headers in place for the client. The caller sets the gateway's own
 /// `Mcp-Session-Id` afterwards.
 pub fn downstream_response(headers: &mut HeaderMap) {
+    // Judged before anything is dropped, as the wire path does: a `Content-Type` an upstream
+    // wrongly names in `Connection` is dropped, but the body is still an event stream.
+    let sse = is_event_stream(headers);
     remove_where(headers, is_response_drop_name);
-    if is_event_stream(headers) {
+    if sse {
         // Every event must reach the client as it is sent: tell caches and buffering proxies
         // (nginx honours X-Accel-Buffering) in front of us not to hold it.
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -359,6 +362,17 @@ mod tests {
         let mut json = map(&[("content-type", "application/json")]);
         downstream_response(&mut json);
         assert!(!json.contains_key("x-accel-buffering"));
+
+        // An upstream that names its own `Content-Type` in `Connection` loses the header, but
+        // its body is still a stream and is still marked (as on the wire path).
+        let mut named = map(&[
+            ("connection", "content-type"),
+            ("content-type", "text/event-stream"),
+        ]);
+        downstream_response(&mut named);
+        assert!(!named.contains_key("content-type"));
+        assert_eq!(named["cache-control"], "no-cache");
+        assert_eq!(named["x-accel-buffering"], "no");
     }
 
     #[test]
