@@ -8,7 +8,8 @@
 //! nginx is used when found in /usr/sbin (Debian's nginx-light). `GATEWAY_BIN_B=/path` adds a
 //! second gateway build as its own target (`gateway-b`), in the same interleaved rounds: an A/B
 //! of two builds in one run (`GATEWAY_THREADS` / `GATEWAY_THREADS_B` set each one's
-//! `server.threads`: the same build twice compares two settings).
+//! `server.threads`, `GATEWAY_PROXY_THREADS` / `GATEWAY_PROXY_THREADS_B` its
+//! `server.proxy_threads`: the same build twice compares two settings).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

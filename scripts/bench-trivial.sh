@@ -18,7 +18,9 @@
 # Needs: apt-get install wrk nginx-light curl valgrind; a release build (scripts/bench.sh builds
 # one, or cargo build --release --bins). GATEWAY_BIN=/path picks another gateway build;
 # GATEWAY_THREADS=N sets the gateway's server.threads (default: half the CPUs), GATEWAY_THREADS_B
-# the second build's (GATEWAY_BIN_B=same binary with another GATEWAY_THREADS_B: an A/B of settings).
+# the second build's (GATEWAY_BIN_B=same binary with another GATEWAY_THREADS_B: an A/B of settings);
+# GATEWAY_PROXY_THREADS / GATEWAY_PROXY_THREADS_B set server.proxy_threads the same way (default:
+# one per CPU; 0: no event loops of the data plane's own).
 # Usage: scripts/bench-trivial.sh [ROUNDS] [SECONDS]   (default 3 rounds of 4 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -91,6 +93,7 @@ cat > "$work/config.toml" <<TOML
 [server]
 listen = "127.0.0.1:$gw"
 ${GATEWAY_THREADS:+threads = $GATEWAY_THREADS}
+${GATEWAY_PROXY_THREADS:+proxy_threads = $GATEWAY_PROXY_THREADS}
 [store]
 path = "$work/gateway.db"
 [runtime]
@@ -110,7 +113,8 @@ if [ -n "${GATEWAY_BIN_B:-}" ]; then
   # A second gateway build, its own port and store, in the same rounds: an A/B in one run.
   gwb=$(port)
   sed "s/127.0.0.1:$gw/127.0.0.1:$gwb/" "$work/config.toml" | sed "s|$work/gateway.db|$work/gateway-b.db|" \
-    | sed "/^threads = /d; s/^\[server\]/[server]${GATEWAY_THREADS_B:+\\nthreads = $GATEWAY_THREADS_B}/" > "$work/config-b.toml"
+    | sed "/^threads = /d; /^proxy_threads = /d" \
+    | sed "s/^\[server\]/[server]${GATEWAY_THREADS_B:+\\nthreads = $GATEWAY_THREADS_B}${GATEWAY_PROXY_THREADS_B:+\\nproxy_threads = $GATEWAY_PROXY_THREADS_B}/" > "$work/config-b.toml"
   RUST_LOG=warn "$GATEWAY_BIN_B" serve --config "$work/config-b.toml" >"$work/gateway-b.log" 2>&1 &
   pids+=($!); gwb_pid=$!
   wait_port "$gwb"

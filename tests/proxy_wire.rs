@@ -33,8 +33,13 @@ struct Setup {
 }
 
 async fn gateway_for(upstream_url: &str, proxy: &str) -> Setup {
+    gateway_with(upstream_url, "", proxy).await
+}
+
+/// [`gateway_for`] with extra `[server]` settings too.
+async fn gateway_with(upstream_url: &str, server: &str, proxy: &str) -> Setup {
     let dir = tempfile::tempdir().expect("tempdir");
-    let extra = format!("[proxy]\n{proxy}\n");
+    let extra = format!("[server]\n{server}\n[proxy]\n{proxy}\n");
     let gw = Gateway::start(dir.path(), &config_none(dir.path(), "none", &extra));
     // Not federated: the tool router's listing traffic would reach the scripted upstream.
     let created = client()
@@ -113,10 +118,21 @@ async fn stream_data(client: &mut Wire, len: usize) -> Vec<u8> {
 /// data plane again: keep-alive does not depend on which plane answered last.
 #[tokio::test]
 async fn one_connection_carries_many_requests_on_both_planes() {
+    many_requests_on_both_planes("").await;
+}
+
+/// The same with no event loops of the data plane's own: the runtime's threads accept and serve
+/// the wire path too.
+#[tokio::test]
+async fn without_event_loops_the_runtime_serves_both_planes() {
+    many_requests_on_both_planes("proxy_threads = 0").await;
+}
+
+async fn many_requests_on_both_planes(server: &str) {
     let upstream = Upstream::start().await;
     let url = upstream.url.clone();
     let seen = upstream.echo();
-    let setup = gateway_for(&url, "").await;
+    let setup = gateway_with(&url, server, "").await;
     let mut client = Wire::connect(setup.addr).await;
     for id in 1..=3 {
         client.send(&post(id, "")).await;
@@ -136,6 +152,51 @@ async fn one_connection_carries_many_requests_on_both_planes() {
     client.send(&post(4, "")).await;
     assert_answers(&client.read_response().await, 4);
     assert_eq!(seen.lock().expect("seen").len(), 4);
+}
+
+/// `server.proxy_threads = 3`: three event loops run (each a runtime of one thread named
+/// `proxy-N`; a blocking task would add a thread of the same name), and between them they serve many
+/// connections, each loop pooling the upstream connections it made. Requests go one at a time,
+/// so no loop ever needs a second upstream connection: at most one each.
+#[tokio::test]
+async fn event_loops_serve_connections_with_upstream_connections_of_their_own() {
+    let upstream = Upstream::start().await;
+    let url = upstream.url.clone();
+    let seen = upstream.echo();
+    let setup = gateway_with(&url, "proxy_threads = 3", "").await;
+    let names: Vec<String> = std::fs::read_dir(format!("/proc/{}/task", setup._gw.pid()))
+        .expect("the gateway's threads")
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| name.starts_with("proxy-"))
+        .collect();
+    let mut names = names;
+    names.sort();
+    names.dedup();
+    assert_eq!(names, ["proxy-1", "proxy-2", "proxy-3"]);
+
+    let mut clients = Vec::new();
+    for _ in 0..9 {
+        clients.push(Wire::connect(setup.addr).await);
+    }
+    let mut id = 0;
+    for _round in 0..3 {
+        for client in &mut clients {
+            id += 1;
+            client.send(&post(id, "")).await;
+            assert_answers(&client.read_response().await, id);
+        }
+    }
+    let seen = seen.lock().expect("seen");
+    assert_eq!(seen.len(), 27);
+    let mut upstream_conns: Vec<usize> = seen.iter().map(|(conn, _)| *conn).collect();
+    upstream_conns.sort_unstable();
+    upstream_conns.dedup();
+    assert!(
+        (1..=3).contains(&upstream_conns.len()),
+        "27 requests one at a time took {} upstream connections",
+        upstream_conns.len()
+    );
 }
 
 /// Requests written back to back in one write are all answered, in order.

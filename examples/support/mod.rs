@@ -35,33 +35,40 @@ pub struct Gateway {
 
 impl Gateway {
     /// Starts `mcp-gateway serve` with `runtime.kind = kind` and a store in a temporary dir.
-    /// `GATEWAY_THREADS` in the environment sets `server.threads`; `GATEWAY_BIN` names another
-    /// gateway binary than the one next to the example.
+    /// `GATEWAY_THREADS` in the environment sets `server.threads`, `GATEWAY_PROXY_THREADS`
+    /// `server.proxy_threads`; `GATEWAY_BIN` names another gateway binary than the one next to
+    /// the example.
     pub fn start(kind: &str) -> Gateway {
         // GATEWAY_BIN: another build to compare (A/B in one run on a noisy machine).
         let bin = std::env::var_os("GATEWAY_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| sibling("mcp-gateway"));
-        Gateway::start_with(kind, &bin, std::env::var("GATEWAY_THREADS").ok())
+        Gateway::start_with(kind, &bin, "")
     }
 
-    /// Starts the second build of an A/B (`GATEWAY_BIN_B`): `GATEWAY_THREADS_B` sets its
-    /// `server.threads` (else `GATEWAY_THREADS` does), so one build can be compared with itself
-    /// under another setting.
+    /// Starts the second build of an A/B (`GATEWAY_BIN_B`): `GATEWAY_THREADS_B` and
+    /// `GATEWAY_PROXY_THREADS_B` set its settings (else the first build's variables do), so one
+    /// build can be compared with itself under another setting.
     pub fn start_b(kind: &str, bin: &std::path::Path) -> Gateway {
-        let threads =
-            std::env::var("GATEWAY_THREADS_B").or_else(|_| std::env::var("GATEWAY_THREADS"));
-        Gateway::start_with(kind, bin, threads.ok())
+        Gateway::start_with(kind, bin, "_B")
     }
 
-    fn start_with(kind: &str, bin: &std::path::Path, threads: Option<String>) -> Gateway {
+    /// `suffix`: which build's variables set its `[server]` settings.
+    fn start_with(kind: &str, bin: &std::path::Path, suffix: &str) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let db = dir.path().join("bench.db");
         let config = dir.path().join("config.toml");
-        let server = match threads {
-            Some(threads) => format!("[server]\nthreads = {threads}\n"),
-            None => String::new(),
-        };
+        let mut server = String::from("[server]\n");
+        for (variable, key) in [
+            ("GATEWAY_THREADS", "threads"),
+            ("GATEWAY_PROXY_THREADS", "proxy_threads"),
+        ] {
+            let value =
+                std::env::var(format!("{variable}{suffix}")).or_else(|_| std::env::var(variable));
+            if let Ok(value) = value {
+                server.push_str(&format!("{key} = {value}\n"));
+            }
+        }
         std::fs::write(
             &config,
             format!(

@@ -122,6 +122,7 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
         config.config.runtime.image_registry.clone(),
         Duration::from_secs(config.config.runtime.reconcile_interval_secs),
     ));
+    let loops = config.config.server.proxy_loops();
     let state = wire(config, local, store, runtime, observed).await?;
     let router = state.router.clone();
     let shared = state.clone();
@@ -131,7 +132,7 @@ pub async fn serve(mut config: LoadedConfig, listen: Option<SocketAddr>) -> Resu
     // Tests and scripts read this line to learn the port when listening on port 0.
     println!("mcp-gateway listening on http://{local}");
     tracing::info!(%local, "listening");
-    let result = crate::http::listen::serve(listener, app, async move {
+    let result = crate::http::listen::serve(listener, app, loops, async move {
         shutdown_signal().await;
         // Open /mcp streams would otherwise hold graceful shutdown forever.
         router.shutdown();

@@ -22,26 +22,121 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::{Handle, Runtime};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tower::Service;
 
 use super::front::{Front, MakeFront};
 
 /// Serves `listener` until `shutdown` completes, then waits for open connections to finish.
+/// `loops`: the data plane's event loops of their own (`server.proxy_threads`), each a runtime
+/// of one thread that accepts connections and serves the wire path on them; a connection it
+/// hands to hyper moves to the runtime `serve` runs on. `0`: this runtime does everything.
 pub async fn serve(
     listener: TcpListener,
     make: MakeFront,
+    loops: usize,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     // Connections hold `closing` senders and watch for the receiver to go (the shutdown);
     // they hold `open` receivers, and the server waits for the last to go.
     let (closing, closing_rx) = watch::channel(());
     let (open, open_rx) = watch::channel(());
-    let mut shutdown = std::pin::pin!(shutdown);
+    let shared = Shared {
+        make,
+        closing,
+        open: open_rx,
+        home: Handle::current(),
+    };
+    let started = if loops == 0 {
+        accept_until(&listener, &shared, None, shutdown).await;
+        drop(listener);
+        Vec::new()
+    } else {
+        let started = start_loops(listener.into_std()?, &shared, loops);
+        shutdown.await;
+        started?
+    };
+    drop(closing_rx);
+    drop(shared);
+    open.closed().await;
+    // Each loop ends once its own connections have (they are all closed by now).
+    for (runtime, accepting) in started {
+        let _ = accepting.await;
+        runtime.shutdown_background();
+    }
+    Ok(())
+}
+
+/// What every connection is made from, on whichever thread it was accepted.
+#[derive(Clone)]
+struct Shared {
+    make: MakeFront,
+    closing: watch::Sender<()>,
+    open: watch::Receiver<()>,
+    /// The runtime connections handed to hyper are served on.
+    home: Handle,
+}
+
+/// Starts `loops` event loops accepting on `listener` (each on its own handle to the socket):
+/// each is a runtime of one worker thread (`proxy-N`), as the shared runtime with
+/// `server.threads = 1` is, so a request costs what it does there. They are all built before
+/// any starts: if one cannot be, none runs.
+fn start_loops(
+    listener: std::net::TcpListener,
+    shared: &Shared,
+    loops: usize,
+) -> io::Result<Vec<(Runtime, JoinHandle<()>)>> {
+    let mut built = Vec::with_capacity(loops);
+    for n in 1..=loops {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(format!("proxy-{n}"))
+            .on_thread_start(move || crate::services::proxy::enter_event_loop(n))
+            .enable_all()
+            .build()?;
+        built.push((runtime, listener.try_clone()?));
+    }
+    drop(listener);
+    Ok(built
+        .into_iter()
+        .map(|(runtime, listener)| {
+            let accepting = runtime.spawn(event_loop(listener, shared.clone()));
+            (runtime, accepting)
+        })
+        .collect())
+}
+
+/// One event loop: accepts until the shutdown, then waits for the connections it still serves.
+async fn event_loop(listener: std::net::TcpListener, shared: Shared) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!(%err, "an event loop cannot accept connections");
+            return;
+        }
+    };
+    let (here, here_rx) = watch::channel(());
+    let stop = shared.closing.clone();
+    accept_until(&listener, &shared, Some(here_rx), stop.closed()).await;
+    drop(listener);
+    here.closed().await;
+}
+
+/// Accepts connections and serves each in a task of this runtime until `stop` completes.
+/// `here`: held by each connection while this (event loop's) runtime serves it.
+async fn accept_until(
+    listener: &TcpListener,
+    shared: &Shared,
+    here: Option<watch::Receiver<()>>,
+    stop: impl Future<Output = ()>,
+) {
+    let mut stop = std::pin::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
-            accepted = accept(&listener) => accepted,
-            () = &mut shutdown => break,
+            accepted = accept(listener) => accepted,
+            () = &mut stop => return,
         };
         // No Nagle: SSE frames and small JSON answers must leave at once, not wait for the
         // client's delayed ACK (a 40 ms stall per response otherwise).
@@ -49,17 +144,16 @@ pub async fn serve(
             tracing::debug!(%err, "cannot set TCP_NODELAY");
         }
         let connection = Connection {
-            front: make.front(peer),
-            closing: closing.clone(),
-            _open: open_rx.clone(),
+            front: shared.make.front(peer),
+            closing: shared.closing.clone(),
+            _open: shared.open.clone(),
+            moves: here.as_ref().map(|here| Moves {
+                home: shared.home.clone(),
+                _here: here.clone(),
+            }),
         };
         tokio::spawn(connection.run(stream, peer));
     }
-    drop(listener);
-    drop(closing_rx);
-    drop(open_rx);
-    open.closed().await;
-    Ok(())
 }
 
 /// The next connection; errors of one connection (reset before accept) are skipped, others
@@ -90,24 +184,46 @@ pub(super) struct Connection {
     pub(super) closing: watch::Sender<()>,
     /// Held while the connection is open.
     _open: watch::Receiver<()>,
+    /// Accepted by an event loop: where it moves to be handed to hyper.
+    moves: Option<Moves>,
+}
+
+/// A connection of an event loop.
+struct Moves {
+    /// The runtime hyper serves on.
+    home: Handle,
+    /// Held while the event loop serves the connection.
+    _here: watch::Receiver<()>,
 }
 
 impl Connection {
-    async fn run(self, mut stream: TcpStream, peer: SocketAddr) {
-        let mut closing = std::pin::pin!(self.closing.closed());
+    async fn run(mut self, mut stream: TcpStream, peer: SocketAddr) {
         let mut buf = BytesMut::with_capacity(8 * 1024);
-        if super::wire::serve(&self.front, peer, &mut stream, &mut buf, closing.as_mut()).await {
-            self.hand_off(stream, buf.freeze(), closing).await;
+        let closing = self.closing.clone();
+        let mut closing = std::pin::pin!(closing.closed());
+        if !super::wire::serve(&self.front, peer, &mut stream, &mut buf, closing.as_mut()).await {
+            return;
         }
+        let read = buf.freeze();
+        let Some(moves) = self.moves.take() else {
+            return self.hand_off(stream, read).await;
+        };
+        // To the shared runtime, whose reactor then watches the socket.
+        let stream = match stream.into_std() {
+            Ok(stream) => stream,
+            Err(err) => return tracing::debug!(%err, "cannot move a connection"),
+        };
+        drop(moves._here);
+        moves.home.spawn(async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => self.hand_off(stream, read).await,
+                Err(err) => tracing::debug!(%err, "cannot move a connection"),
+            }
+        });
     }
 
     /// Serves the rest of the connection with hyper, the bytes already read first.
-    async fn hand_off(
-        &self,
-        stream: TcpStream,
-        read: Bytes,
-        mut closing: Pin<&mut impl Future<Output = ()>>,
-    ) {
+    async fn hand_off(&self, stream: TcpStream, read: Bytes) {
         let io = TokioIo::new(Rewind {
             read,
             inner: stream,
@@ -117,6 +233,7 @@ impl Connection {
             .serve_connection(io, service)
             .with_upgrades();
         let mut connection = std::pin::pin!(connection);
+        let mut closing = std::pin::pin!(self.closing.closed());
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(err) = result {

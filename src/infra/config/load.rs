@@ -80,6 +80,9 @@ fn check_values(config: &Config, text: &str, origin: &str) -> Result<(), ConfigE
     if config.server.threads.is_some_and(|n| n == 0 || n > 256) {
         fail("threads", "must be between 1 and 256".into());
     }
+    if config.server.proxy_threads.is_some_and(|n| n > 256) {
+        fail("proxy_threads", "must be between 0 and 256".into());
+    }
     if config.runtime.reconcile_interval_secs == 0 {
         fail(
             "reconcile_interval_secs",

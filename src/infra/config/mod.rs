@@ -77,6 +77,13 @@ pub struct ServerConfig {
     /// thread proxied more requests per second, at less CPU and latency each, than two
     /// (README, Benchmarks). One thread proxies well over 10,000 requests a second.
     pub threads: Option<usize>,
+    /// Event loops of the data plane: threads of their own, each accepting connections and
+    /// proxying `/adapters/{name}/mcp` on them with its own upstream connections, so a
+    /// connection never moves between threads (as nginx's workers). A connection's first request
+    /// for anything else (the API, `/mcp`, a request the wire path does not carry) moves it to
+    /// the runtime's threads. `0`: no loops of their own; the runtime's threads do all of it.
+    /// Default: one per CPU the process may use.
+    pub proxy_threads: Option<usize>,
     /// Watch the config file while serving and apply its changes (see [`watch`]); SIGHUP
     /// reloads either way.
     pub watch_config: bool,
@@ -88,6 +95,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
             public_url: None,
             threads: None,
+            proxy_threads: None,
             watch_config: true,
         }
     }
@@ -96,11 +104,18 @@ impl Default for ServerConfig {
 impl ServerConfig {
     /// How many serving threads to run.
     pub fn serving_threads(&self) -> usize {
-        self.threads.unwrap_or_else(|| {
-            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-            (cpus / 2).max(1)
-        })
+        self.threads.unwrap_or_else(|| (cpus() / 2).max(1))
     }
+
+    /// How many event loops of its own the data plane runs ([`ServerConfig::proxy_threads`]).
+    pub fn proxy_loops(&self) -> usize {
+        self.proxy_threads.unwrap_or_else(cpus)
+    }
+}
+
+/// The CPUs the process may use (its cgroup quota counts), at least one.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]

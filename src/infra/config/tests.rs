@@ -26,6 +26,26 @@ fn threads_must_be_sensible() {
     assert!(err.contains("line 2") && err.contains("threads"), "{err}");
     let ok = parse("[server]\nthreads = 1\n", "c.toml", PathBuf::from(".")).expect("valid");
     assert_eq!(ok.config.server.serving_threads(), 1);
+    let err = parse(
+        "[server]\nproxy_threads = 257\n",
+        "c.toml",
+        PathBuf::from("."),
+    )
+    .unwrap_err()
+    .0;
+    assert!(
+        err.contains("line 2") && err.contains("proxy_threads") && err.contains("0 and 256"),
+        "{err}"
+    );
+    let none = parse(
+        "[server]\nproxy_threads = 0\n",
+        "c.toml",
+        PathBuf::from("."),
+    )
+    .expect("0");
+    assert_eq!(none.config.server.proxy_loops(), 0);
+    let default = parse("", "c.toml", PathBuf::from(".")).expect("empty");
+    assert!(default.config.server.proxy_loops() >= 1);
 }
 
 #[test]

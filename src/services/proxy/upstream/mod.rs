@@ -10,6 +10,7 @@
 //! upstream closed it meanwhile (the runtime's reactor records the hang-up even for an unpolled
 //! socket). `https` upstreams go through the shared TLS client instead ([`crate::infra::http_client`]).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
@@ -37,6 +38,26 @@ const MAX_IDLE_PER_UPSTREAM: usize = 256;
 /// keep-alive limits of a minute or more; uvicorn's 5 s close is detected before reuse).
 const MAX_IDLE_AGE: Duration = Duration::from_secs(60);
 
+/// The most event loops of its own the data plane may run (`server.proxy_threads`).
+pub const MAX_EVENT_LOOPS: usize = 256;
+
+thread_local! {
+    /// Which of the data plane's event loops runs on this thread: 1 to [`MAX_EVENT_LOOPS`]; 0
+    /// for the runtime's shared threads.
+    static EVENT_LOOP: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks this thread as the data plane's event loop `n` (1 to [`MAX_EVENT_LOOPS`]): the wire
+/// path's upstream connections made here are pooled for this thread alone, as they belong to
+/// its runtime's reactor.
+pub fn enter_event_loop(n: usize) {
+    EVENT_LOOP.with(|current| current.set(n.min(MAX_EVENT_LOOPS)));
+}
+
+fn event_loop() -> usize {
+    EVENT_LOOP.with(Cell::get)
+}
+
 /// Why a request got no response head.
 #[derive(Debug)]
 pub enum SendError {
@@ -57,14 +78,19 @@ pub enum SendError {
 /// The data plane's upstream connections, shared by all requests.
 pub struct Upstreams {
     idle: Mutex<HashMap<String, Vec<Idle>>>,
-    /// The wire path's connections ([`raw`]), kept apart: they carry no hyper state.
-    raw_idle: Mutex<HashMap<String, Vec<raw::RawIdle>>>,
+    /// The wire path's connections ([`raw`]), kept apart: they carry no hyper state. One pool
+    /// per event loop ([`enter_event_loop`]; the first for the shared threads): a connection is
+    /// only used on the runtime whose reactor it is registered with.
+    raw_idle: Box<[RawPool]>,
     connect_timeout: Duration,
     /// For `https` upstreams.
     tls: HttpClient,
     /// Checked on every address dialled, when set.
     policy: Option<Arc<AddressPolicy>>,
 }
+
+/// One event loop's idle connections of the wire path, by upstream address.
+type RawPool = Mutex<HashMap<String, Vec<raw::RawIdle>>>;
 
 struct Idle {
     conn: Box<Conn>,
@@ -116,7 +142,9 @@ impl Upstreams {
     ) -> Arc<Self> {
         let upstreams = Arc::new(Self {
             idle: Mutex::new(HashMap::new()),
-            raw_idle: Mutex::new(HashMap::new()),
+            raw_idle: (0..=MAX_EVENT_LOOPS)
+                .map(|_| Mutex::new(HashMap::new()))
+                .collect(),
             connect_timeout,
             tls,
             policy,
@@ -148,11 +176,18 @@ impl Upstreams {
             !list.is_empty()
         });
         drop(map);
-        let mut map = self.raw_idle.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, list| {
-            list.retain_mut(raw::RawIdle::usable);
-            !list.is_empty()
-        });
+        for pool in &self.raw_idle {
+            let mut map = pool.lock().unwrap_or_else(|e| e.into_inner());
+            map.retain(|_, list| {
+                list.retain_mut(raw::RawIdle::usable);
+                !list.is_empty()
+            });
+        }
+    }
+
+    /// This thread's pool of the wire path's idle connections.
+    fn raw_pool(&self) -> &RawPool {
+        &self.raw_idle[event_loop()]
     }
 
     /// Sends `request` (absolute `http` or `https` URI) and waits at most `idle` for the

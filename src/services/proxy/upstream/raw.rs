@@ -52,7 +52,7 @@ impl Upstreams {
     fn raw_checkout(&self, key: &str) -> Option<RawConn> {
         loop {
             let mut idle = {
-                let mut map = self.raw_idle.lock().unwrap_or_else(|e| e.into_inner());
+                let mut map = self.raw_pool().lock().unwrap_or_else(|e| e.into_inner());
                 map.get_mut(key)?.pop()?
             };
             if idle.usable() {
@@ -64,7 +64,7 @@ impl Upstreams {
     /// Returns a connection whose last response ended exactly (nothing unread) to the pool.
     pub fn raw_checkin(&self, key: &str, mut conn: RawConn) {
         conn.buf.clear();
-        let mut map = self.raw_idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self.raw_pool().lock().unwrap_or_else(|e| e.into_inner());
         let list = match map.get_mut(key) {
             Some(list) => list,
             None => map.entry(key.to_string()).or_default(),
