@@ -155,9 +155,9 @@ async fn many_requests_on_both_planes(server: &str) {
 }
 
 /// `server.proxy_threads = 3`: three event loops run (each a runtime of one thread named
-/// `proxy-N`; a blocking task would add a thread of the same name), and between them they serve many
-/// connections, each loop pooling the upstream connections it made. Requests go one at a time,
-/// so no loop ever needs a second upstream connection: at most one each.
+/// `proxy-N`; a blocking task would add a thread of the same name), and between them they serve
+/// many connections, each loop pooling the upstream connections it made. Requests go one at a
+/// time, so no loop ever needs a second upstream connection: at most one each.
 #[tokio::test]
 async fn event_loops_serve_connections_with_upstream_connections_of_their_own() {
     let upstream = Upstream::start().await;
