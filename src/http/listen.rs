@@ -54,9 +54,9 @@ pub async fn serve(
         drop(listener);
         Vec::new()
     } else {
-        let started = start_loops(listener.into_std()?, &shared, loops);
+        let started = start_loops(listener.into_std()?, &shared, loops)?;
         shutdown.await;
-        started?
+        started
     };
     drop(closing_rx);
     drop(shared);
@@ -88,15 +88,27 @@ fn start_loops(
     shared: &Shared,
     loops: usize,
 ) -> io::Result<Vec<(Runtime, JoinHandle<()>)>> {
-    let mut built = Vec::with_capacity(loops);
+    let mut built: Vec<(Runtime, std::net::TcpListener)> = Vec::with_capacity(loops);
     for n in 1..=loops {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name(format!("proxy-{n}"))
-            .on_thread_start(move || crate::services::proxy::enter_event_loop(n))
-            .enable_all()
-            .build()?;
-        built.push((runtime, listener.try_clone()?));
+        let made = listener.try_clone().and_then(|listener| {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name(format!("proxy-{n}"))
+                .on_thread_start(move || crate::services::proxy::enter_event_loop(n))
+                .enable_all()
+                .build()?;
+            Ok((runtime, listener))
+        });
+        match made {
+            Ok(made) => built.push(made),
+            Err(err) => {
+                // A runtime may not be dropped (blocking) inside this one.
+                for (runtime, _) in built {
+                    runtime.shutdown_background();
+                }
+                return Err(err);
+            }
+        }
     }
     drop(listener);
     Ok(built

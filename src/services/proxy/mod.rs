@@ -41,7 +41,7 @@ use crate::services::edge::session::SessionKeys;
 use crate::services::edge::{AdapterPort, Balancer, Door};
 use body::RequestBody;
 use upstream::Upstreams;
-pub use upstream::{MAX_EVENT_LOOPS, enter_event_loop};
+pub use upstream::enter_event_loop;
 pub use wire::{Relayed, WireRequest, content_length};
 
 /// The data plane's route template.

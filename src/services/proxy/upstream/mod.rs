@@ -38,8 +38,9 @@ const MAX_IDLE_PER_UPSTREAM: usize = 256;
 /// keep-alive limits of a minute or more; uvicorn's 5 s close is detected before reuse).
 const MAX_IDLE_AGE: Duration = Duration::from_secs(60);
 
-/// The most event loops of its own the data plane may run (`server.proxy_threads`).
-pub const MAX_EVENT_LOOPS: usize = 256;
+/// The most event loops of its own the data plane may run (`server.proxy_threads`, whose
+/// limit the config enforces).
+const MAX_EVENT_LOOPS: usize = 256;
 
 thread_local! {
     /// Which of the data plane's event loops runs on this thread: 1 to [`MAX_EVENT_LOOPS`]; 0
