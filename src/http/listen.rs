@@ -2,9 +2,13 @@
 //! (no new connections; requests in flight finish; idle connections close).
 //!
 //! A connection starts on the wire path ([`super::wire`]): the gateway reads its requests itself
-//! while they are data-plane `POST`s the proxy carries as bytes. At the first request that is
+//! while they are data-plane requests the proxy carries as bytes. At the first request that is
 //! anything else, the connection goes to hyper (with the bytes already read) and stays there:
 //! the API router, the tool router and every other data-plane request are served as before.
+//!
+//! With `server.proxy_threads`, connections are accepted by the data plane's event loops
+//! (runtimes of one thread each, on the same socket) and a connection handed to hyper moves to
+//! the shared runtime; with `0`, the shared runtime accepts and serves everything.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -50,7 +54,7 @@ pub async fn serve(
         home: Handle::current(),
     };
     let started = if loops == 0 {
-        accept_until(&listener, &shared, None, shutdown).await;
+        accept_until(&listener, &shared, false, shutdown).await;
         drop(listener);
         Vec::new()
     } else {
@@ -61,7 +65,8 @@ pub async fn serve(
     drop(closing_rx);
     drop(shared);
     open.closed().await;
-    // Each loop ends once its own connections have (they are all closed by now).
+    // Every connection has ended, those of the loops too: what is left of a loop is its accept
+    // task, ending.
     for (runtime, accepting) in started {
         let _ = accepting.await;
         runtime.shutdown_background();
@@ -120,7 +125,8 @@ fn start_loops(
         .collect())
 }
 
-/// One event loop: accepts until the shutdown, then waits for the connections it still serves.
+/// One event loop: accepts until the shutdown (`serve` waits for its connections, with all the
+/// others).
 async fn event_loop(listener: std::net::TcpListener, shared: Shared) {
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
@@ -129,19 +135,16 @@ async fn event_loop(listener: std::net::TcpListener, shared: Shared) {
             return;
         }
     };
-    let (here, here_rx) = watch::channel(());
     let stop = shared.closing.clone();
-    accept_until(&listener, &shared, Some(here_rx), stop.closed()).await;
-    drop(listener);
-    here.closed().await;
+    accept_until(&listener, &shared, true, stop.closed()).await;
 }
 
 /// Accepts connections and serves each in a task of this runtime until `stop` completes.
-/// `here`: held by each connection while this (event loop's) runtime serves it.
+/// `event_loop`: this runtime is an event loop, and connections handed to hyper move home.
 async fn accept_until(
     listener: &TcpListener,
     shared: &Shared,
-    here: Option<watch::Receiver<()>>,
+    event_loop: bool,
     stop: impl Future<Output = ()>,
 ) {
     let mut stop = std::pin::pin!(stop);
@@ -159,10 +162,7 @@ async fn accept_until(
             front: shared.make.front(peer),
             closing: shared.closing.clone(),
             _open: shared.open.clone(),
-            moves: here.as_ref().map(|here| Moves {
-                home: shared.home.clone(),
-                _here: here.clone(),
-            }),
+            moves_to: event_loop.then(|| shared.home.clone()),
         };
         tokio::spawn(connection.run(stream, peer));
     }
@@ -196,16 +196,8 @@ pub(super) struct Connection {
     pub(super) closing: watch::Sender<()>,
     /// Held while the connection is open.
     _open: watch::Receiver<()>,
-    /// Accepted by an event loop: where it moves to be handed to hyper.
-    moves: Option<Moves>,
-}
-
-/// A connection of an event loop.
-struct Moves {
-    /// The runtime hyper serves on.
-    home: Handle,
-    /// Held while the event loop serves the connection.
-    _here: watch::Receiver<()>,
+    /// Accepted by an event loop: the runtime it moves to to be handed to hyper.
+    moves_to: Option<Handle>,
 }
 
 impl Connection {
@@ -217,7 +209,7 @@ impl Connection {
             return;
         }
         let read = buf.freeze();
-        let Some(moves) = self.moves.take() else {
+        let Some(home) = self.moves_to.take() else {
             return self.hand_off(stream, read).await;
         };
         // To the shared runtime, whose reactor then watches the socket.
@@ -225,8 +217,7 @@ impl Connection {
             Ok(stream) => stream,
             Err(err) => return tracing::debug!(%err, "cannot move a connection"),
         };
-        drop(moves._here);
-        moves.home.spawn(async move {
+        home.spawn(async move {
             match TcpStream::from_std(stream) {
                 Ok(stream) => self.hand_off(stream, read).await,
                 Err(err) => tracing::debug!(%err, "cannot move a connection"),

@@ -18,52 +18,37 @@ fn unknown_key_names_key_and_line() {
     assert!(err.contains("line 3"), "{err}");
 }
 
+/// The config `text` parses to.
+fn accepted(text: &str) -> LoadedConfig {
+    parse(text, "c.toml", PathBuf::from(".")).expect("valid")
+}
+
+/// The error `text` is refused with.
+fn refused(text: &str) -> String {
+    parse(text, "c.toml", PathBuf::from(".")).unwrap_err().0
+}
+
 #[test]
 fn threads_must_be_sensible() {
-    let err = parse("[server]\nthreads = 0\n", "c.toml", PathBuf::from("."))
-        .unwrap_err()
-        .0;
+    let err = refused("[server]\nthreads = 0\n");
     assert!(err.contains("line 2") && err.contains("threads"), "{err}");
-    let ok = parse("[server]\nthreads = 1\n", "c.toml", PathBuf::from(".")).expect("valid");
+    let ok = accepted("[server]\nthreads = 1\n");
     assert_eq!(ok.config.server.serving_threads(), 1);
-    let err = parse(
-        "[server]\nproxy_threads = 257\n",
-        "c.toml",
-        PathBuf::from("."),
-    )
-    .unwrap_err()
-    .0;
+    let err = refused("[server]\nproxy_threads = 257\n");
     assert!(
         err.contains("line 2") && err.contains("proxy_threads") && err.contains("0 and 256"),
         "{err}"
     );
-    let none = parse(
-        "[server]\nproxy_threads = 0\n",
-        "c.toml",
-        PathBuf::from("."),
-    )
-    .expect("0");
+    let none = accepted("[server]\nproxy_threads = 0\n");
     assert_eq!(none.config.server.proxy_loops(), 0);
-    let default = parse("", "c.toml", PathBuf::from(".")).expect("empty");
-    assert!(default.config.server.proxy_loops() >= 1);
+    assert!(accepted("").config.server.proxy_loops() >= 1);
 }
 
 #[test]
 fn watch_config_is_a_strict_bool() {
-    let off = parse(
-        "[server]\nwatch_config = false\n",
-        "c.toml",
-        PathBuf::from("."),
-    )
-    .expect("valid");
+    let off = accepted("[server]\nwatch_config = false\n");
     assert!(!off.config.server.watch_config);
-    let err = parse(
-        "[server]\nwatch_config = \"no\"\n",
-        "c.toml",
-        PathBuf::from("."),
-    )
-    .unwrap_err()
-    .0;
+    let err = refused("[server]\nwatch_config = \"no\"\n");
     assert!(
         err.contains("line 2") && err.contains("watch_config"),
         "{err}"
