@@ -7,14 +7,17 @@
 //! the API router, the tool router and every other data-plane request are served as before.
 //!
 //! With `server.proxy_threads`, connections are accepted by the data plane's event loops
-//! (runtimes of one thread each, on the same socket) and a connection handed to hyper moves to
-//! the shared runtime; with `0`, the shared runtime accepts and serves everything.
+//! (runtimes of one thread each, on the same socket) and each is served on the loop with the
+//! fewest open connections, whichever accepted it; a connection handed to hyper moves to the
+//! shared runtime. With `0`, the shared runtime accepts and serves everything.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -47,18 +50,19 @@ pub async fn serve(
     // they hold `open` receivers, and the server waits for the last to go.
     let (closing, closing_rx) = watch::channel(());
     let (open, open_rx) = watch::channel(());
-    let shared = Shared {
+    let mut shared = Shared {
         make,
         closing,
         open: open_rx,
         home: Handle::current(),
+        loops: Arc::new([]),
     };
     let started = if loops == 0 {
-        accept_until(&listener, &shared, false, shutdown).await;
+        accept_until(&listener, &shared, None, shutdown).await;
         drop(listener);
         Vec::new()
     } else {
-        let started = start_loops(listener.into_std()?, &shared, loops)?;
+        let started = start_loops(listener.into_std()?, &mut shared, loops)?;
         shutdown.await;
         started
     };
@@ -82,6 +86,48 @@ struct Shared {
     open: watch::Receiver<()>,
     /// The runtime connections handed to hyper are served on.
     home: Handle,
+    /// The event loops (none with `proxy_threads = 0`).
+    loops: Arc<[Loop]>,
+}
+
+/// An event loop, as connections are placed on it.
+struct Loop {
+    handle: Handle,
+    /// Its connections still on the wire path.
+    open: AtomicUsize,
+}
+
+/// A connection counted on the event loop it is served on, until it ends or moves home.
+struct Placed {
+    loops: Arc<[Loop]>,
+    on: usize,
+}
+
+impl Placed {
+    /// Where a connection that loop `me` accepted is served: the loop with the fewest open
+    /// connections, `me` on a tie. The kernel hands a new connection to whichever loop wakes
+    /// first, which can leave one loop with most of them and the other idle.
+    fn new(loops: &Arc<[Loop]>, me: usize) -> Self {
+        let mut on = me;
+        let mut fewest = loops[me].open.load(Ordering::Relaxed);
+        for (n, other) in loops.iter().enumerate() {
+            let open = other.open.load(Ordering::Relaxed);
+            if open < fewest {
+                (on, fewest) = (n, open);
+            }
+        }
+        loops[on].open.fetch_add(1, Ordering::Relaxed);
+        Self {
+            loops: loops.clone(),
+            on,
+        }
+    }
+}
+
+impl Drop for Placed {
+    fn drop(&mut self) {
+        self.loops[self.on].open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Starts `loops` event loops accepting on `listener` (each on its own handle to the socket):
@@ -90,7 +136,7 @@ struct Shared {
 /// any starts: if one cannot be, none runs.
 fn start_loops(
     listener: std::net::TcpListener,
-    shared: &Shared,
+    shared: &mut Shared,
     loops: usize,
 ) -> io::Result<Vec<(Runtime, JoinHandle<()>)>> {
     let mut built: Vec<(Runtime, std::net::TcpListener)> = Vec::with_capacity(loops);
@@ -116,18 +162,26 @@ fn start_loops(
         }
     }
     drop(listener);
+    shared.loops = built
+        .iter()
+        .map(|(runtime, _)| Loop {
+            handle: runtime.handle().clone(),
+            open: AtomicUsize::new(0),
+        })
+        .collect();
     Ok(built
         .into_iter()
-        .map(|(runtime, listener)| {
-            let accepting = runtime.spawn(event_loop(listener, shared.clone()));
+        .enumerate()
+        .map(|(me, (runtime, listener))| {
+            let accepting = runtime.spawn(event_loop(listener, shared.clone(), me));
             (runtime, accepting)
         })
         .collect())
 }
 
-/// One event loop: accepts until the shutdown (`serve` waits for its connections, with all the
+/// Event loop `me`: accepts until the shutdown (`serve` waits for its connections, with all the
 /// others).
-async fn event_loop(listener: std::net::TcpListener, shared: Shared) {
+async fn event_loop(listener: std::net::TcpListener, shared: Shared, me: usize) {
     let listener = match TcpListener::from_std(listener) {
         Ok(listener) => listener,
         Err(err) => {
@@ -136,15 +190,16 @@ async fn event_loop(listener: std::net::TcpListener, shared: Shared) {
         }
     };
     let stop = shared.closing.clone();
-    accept_until(&listener, &shared, true, stop.closed()).await;
+    accept_until(&listener, &shared, Some(me), stop.closed()).await;
 }
 
-/// Accepts connections and serves each in a task of this runtime until `stop` completes.
-/// `event_loop`: this runtime is an event loop, and connections handed to hyper move home.
+/// Accepts connections until `stop` completes. On the shared runtime (`me` is `None`) each is
+/// served in a task of its own there; on event loop `me`, on the loop with the fewest open
+/// connections, and one handed to hyper moves home.
 async fn accept_until(
     listener: &TcpListener,
     shared: &Shared,
-    event_loop: bool,
+    me: Option<usize>,
     stop: impl Future<Output = ()>,
 ) {
     let mut stop = std::pin::pin!(stop);
@@ -158,14 +213,43 @@ async fn accept_until(
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(%err, "cannot set TCP_NODELAY");
         }
+        let placed = me.map(|me| Placed::new(&shared.loops, me));
+        let elsewhere = placed
+            .as_ref()
+            .filter(|placed| Some(placed.on) != me)
+            .map(|placed| shared.loops[placed.on].handle.clone());
         let connection = Connection {
             front: shared.make.front(peer),
             closing: shared.closing.clone(),
             _open: shared.open.clone(),
-            moves_to: event_loop.then(|| shared.home.clone()),
+            moves_to: me.map(|_| shared.home.clone()),
+            placed,
         };
-        tokio::spawn(connection.run(stream, peer));
+        match elsewhere {
+            None => drop(tokio::spawn(connection.run(stream, peer))),
+            Some(there) => move_to(&there, stream, move |stream| connection.run(stream, peer)),
+        }
     }
+}
+
+/// Serves `stream` on the runtime `there`, whose reactor then watches the socket.
+fn move_to<F>(
+    there: &Handle,
+    stream: TcpStream,
+    serve: impl FnOnce(TcpStream) -> F + Send + 'static,
+) where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let stream = match stream.into_std() {
+        Ok(stream) => stream,
+        Err(err) => return tracing::debug!(%err, "cannot move a connection"),
+    };
+    there.spawn(async move {
+        match TcpStream::from_std(stream) {
+            Ok(stream) => serve(stream).await,
+            Err(err) => tracing::debug!(%err, "cannot move a connection"),
+        }
+    });
 }
 
 /// The next connection; errors of one connection (reset before accept) are skipped, others
@@ -198,6 +282,8 @@ pub(super) struct Connection {
     _open: watch::Receiver<()>,
     /// Accepted by an event loop: the runtime it moves to to be handed to hyper.
     moves_to: Option<Handle>,
+    /// Served on an event loop: counted there while on the wire path.
+    placed: Option<Placed>,
 }
 
 impl Connection {
@@ -209,19 +295,12 @@ impl Connection {
             return;
         }
         let read = buf.freeze();
+        self.placed = None;
         let Some(home) = self.moves_to.take() else {
             return self.hand_off(stream, read).await;
         };
-        // To the shared runtime, whose reactor then watches the socket.
-        let stream = match stream.into_std() {
-            Ok(stream) => stream,
-            Err(err) => return tracing::debug!(%err, "cannot move a connection"),
-        };
-        home.spawn(async move {
-            match TcpStream::from_std(stream) {
-                Ok(stream) => self.hand_off(stream, read).await,
-                Err(err) => tracing::debug!(%err, "cannot move a connection"),
-            }
+        move_to(&home, stream, move |stream| async move {
+            self.hand_off(stream, read).await;
         });
     }
 
