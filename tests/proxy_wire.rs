@@ -551,6 +551,37 @@ async fn a_silent_upstream_gets_504_with_the_request_id() {
     assert_jsonrpc_error(&answer, 504, json!(7));
 }
 
+/// The idle timeout is counted from each request, on a connection that has carried others: one
+/// answered at once, then a pause longer than the timeout, one more answered at once, a pause
+/// of 0.6 s, and a request the upstream never answers: its 504 comes a whole timeout after it
+/// was sent, not after the one before it.
+#[tokio::test]
+async fn each_request_on_a_connection_gets_the_whole_idle_timeout() {
+    let mut upstream = Upstream::start().await;
+    let setup = gateway_for(&upstream.url.clone(), "idle_timeout_secs = 1").await;
+    let mut client = Wire::connect(setup.addr).await;
+    for id in 1..=2 {
+        client.send(&post(id, "")).await;
+        let (conn, _) = upstream.next_request().await;
+        upstream
+            .send(conn, &json_response(&result_body(id), ""))
+            .await;
+        assert_answers(&client.read_response().await, id);
+        let pause = if id == 1 { 1300 } else { 600 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+    let sent_at = Instant::now();
+    client.send(&post(3, "")).await;
+    let _silent = upstream.next_request().await;
+    let answer = client.read_response().await;
+    let waited = sent_at.elapsed();
+    assert!(
+        waited >= Duration::from_millis(850),
+        "504 {waited:?} after the request, before its idle timeout"
+    );
+    assert_jsonrpc_error(&answer, 504, json!(3));
+}
+
 /// A client that goes away while an SSE answer is open: the gateway closes the upstream
 /// connection within a few seconds (which is how the upstream learns to stop working).
 #[tokio::test]

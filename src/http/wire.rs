@@ -13,12 +13,14 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use http::Method;
 use httparse::{Header, Status};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 use super::front::Front;
 use crate::domain::model::Resource;
@@ -38,6 +40,8 @@ pub(super) async fn serve(
     buf: &mut BytesMut,
     mut closing: Pin<&mut impl Future<Output = ()>>,
 ) -> bool {
+    // The connection's timer, set again by each request (see `Proxy::relay`).
+    let mut deadline = std::pin::pin!(tokio::time::sleep(Duration::ZERO));
     loop {
         if buf.is_empty() {
             // Room again at the start of the buffer (nothing moves: it is empty).
@@ -52,7 +56,7 @@ pub(super) async fn serve(
                 return false;
             }
         }
-        match next(front, peer, stream, buf).await {
+        match next(front, peer, stream, buf, deadline.as_mut()).await {
             Step::Served(Relayed::KeepAlive) => {}
             Step::Served(Relayed::Close) | Step::Over => return false,
             Step::HandOff => return true,
@@ -77,7 +81,13 @@ struct Plan {
 }
 
 /// Reads (the rest of) one request and serves it, or decides it is hyper's.
-async fn next(front: &Front, peer: SocketAddr, stream: &mut TcpStream, buf: &mut BytesMut) -> Step {
+async fn next(
+    front: &Front,
+    peer: SocketAddr,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    deadline: Pin<&mut Sleep>,
+) -> Step {
     loop {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut parsed = httparse::Request::new(&mut slots);
@@ -112,7 +122,7 @@ async fn next(front: &Front, peer: SocketAddr, stream: &mut TcpStream, buf: &mut
         };
         let relayed = front
             .proxy()
-            .relay(peer, &plan.adapter, &request, stream)
+            .relay(peer, &plan.adapter, &request, stream, deadline)
             .await;
         buf.advance(total);
         return match relayed {

@@ -100,13 +100,18 @@ impl Proxy {
         (plain && !adapter.spec.is_stdio()).then_some(adapter)
     }
 
-    /// Proxies one request for `adapter` and writes the answer to `client`.
+    /// Proxies one request for `adapter` and writes the answer to `client`. `deadline`: the
+    /// connection's timer, set here to the idle timeout from now. One timer for every request
+    /// of a connection: moving it later is a store to the timer, where a new one per request
+    /// would take the timer wheel's lock and, whenever it was the only timer, wake the thread's
+    /// own event loop (a syscall and a turn of the loop per request).
     pub async fn relay(
         &self,
         peer: SocketAddr,
         adapter: &Arc<Resource>,
         request: &WireRequest<'_>,
         client: &mut TcpStream,
+        mut deadline: Pin<&mut Sleep>,
     ) -> std::io::Result<Relayed> {
         if request.method == Method::OPTIONS {
             // A CORS preflight, answered by the gateway as on the general path (not counted).
@@ -116,7 +121,9 @@ impl Proxy {
         let started = Instant::now();
         let origin = find(request.headers, "origin");
         let cors = origin.filter(|o| self.door.cors_grant(o));
-        let mut deadline = std::pin::pin!(tokio::time::sleep(self.idle));
+        deadline
+            .as_mut()
+            .reset(tokio::time::Instant::from_std(started) + self.idle);
         match self
             .exchange_wire(peer, adapter, request, cors, &mut deadline)
             .await
