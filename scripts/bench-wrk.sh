@@ -14,7 +14,7 @@ bin=target/release
 for tool in wrk /usr/sbin/nginx curl; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light curl)" >&2; exit 2; }
 done
-[ -x $bin/mcp-gateway ] && [ -x $bin/mcp-example ] || { echo "build first: cargo build --release --workspace --bins" >&2; exit 2; }
+[ -x $bin/mcp-gateway ] && [ -x $bin/mcp-example ] || { echo "build first: cargo build --release --bins && cargo build --release -p mcp-example --bins" >&2; exit 2; }
 
 work=$(mktemp -d)
 pids=()

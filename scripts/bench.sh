@@ -6,10 +6,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which=${1:-all}
-# Two builds: examples pull dev-dependencies, whose features (tokio's test-util, with a mutex on
-# every clock read) must not leak into the binaries being measured.
-cargo build --release --locked --workspace --bins
+# Separate builds: examples pull dev-dependencies, whose features (tokio's test-util, with a mutex
+# on every clock read) must not leak into the binaries being measured; and the gateway is built
+# last and alone, as it ships (`cargo build --release`), since a workspace build would add the
+# sample servers' features (tokio's process driver, reaping orphans at every park) to it.
+cargo build --release --locked -p mcp-example -p tool-example --bins
 cargo build --release --locked --workspace --examples
+cargo build --release --locked --bins
 run() { echo "== $1"; shift; "$@"; }
 case "$which" in
   api|all) run "control plane: 1,000 adapters, GET /adapters" target/release/examples/bench_api 1000 200 ;;&
