@@ -70,14 +70,12 @@ impl StdioBridge {
         let mut attempt = 0;
         let (link, fresh, identity) = loop {
             attempt += 1;
-            let retry = |attempt: u64| std::time::Duration::from_millis(250 * attempt);
             let identity = self.process_identity(&id, instance).await?;
             let attachment = match self.runtime.attach(&id, instance).await {
                 Ok(attachment) => attachment,
                 // Just started, the engine may not list it as running yet.
                 Err(err) if attempt < ATTACH_ATTEMPTS => {
-                    tracing::info!(workload = %id, instance, %err, "attaching again");
-                    tokio::time::sleep(retry(attempt)).await;
+                    again(&id, instance, attempt, &err).await;
                     continue;
                 }
                 Err(err) => return Err(err.to_string()),
@@ -89,12 +87,11 @@ impl StdioBridge {
             if identity.is_some() {
                 let after = self.runtime.process_identity(&id, instance).await.ok();
                 if after.as_ref() != Some(&identity) {
-                    drop(attachment);
+                    let err = "the replica's process changed while attaching";
                     if attempt >= ATTACH_ATTEMPTS {
-                        return Err("the replica's process changed while attaching".into());
+                        return Err(err.into());
                     }
-                    tracing::info!(workload = %id, instance, "the process changed while attaching; attaching again");
-                    tokio::time::sleep(retry(attempt)).await;
+                    again(&id, instance, attempt, &err).await;
                     continue;
                 }
             }
@@ -123,10 +120,7 @@ impl StdioBridge {
             .await;
             match opened {
                 Ok((link, fresh)) => break (link, fresh, identity),
-                Err(err) if attempt < ATTACH_ATTEMPTS => {
-                    tracing::info!(workload = %id, instance, %err, "attaching again");
-                    tokio::time::sleep(retry(attempt)).await;
-                }
+                Err(err) if attempt < ATTACH_ATTEMPTS => again(&id, instance, attempt, &err).await,
                 Err(err) => return Err(err),
             }
         };
@@ -145,4 +139,10 @@ impl StdioBridge {
         *current = Some(link.clone());
         Ok(link)
     }
+}
+
+/// Says why attempt `attempt` to attach failed, and waits a little longer after each.
+async fn again(id: &WorkloadId, instance: u32, attempt: u64, err: &(dyn std::fmt::Display + Sync)) {
+    tracing::info!(workload = %id, instance, %err, "attaching again");
+    tokio::time::sleep(std::time::Duration::from_millis(250 * attempt)).await;
 }
